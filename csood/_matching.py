@@ -214,7 +214,8 @@ def mcc_ood_core(T, K, seed):
     p = it.size
     var = K.var(axis=0)
     top = np.argsort(-var, kind="stable")[:p]
-    Kv = K[:, top]  # constant columns among them weigh 0 in abs_corr
+    Kv = K[:, top]
+    Kv = _columns(Kv, varying_columns(Kv))  # constant ones weigh 0: drop, keep it rectangular
     if q < p:
         Kv = np.hstack([Kv, _noise(np.random.default_rng(seed), n, p - q)])
     C = abs_corr(_columns(T, it), Kv)
@@ -294,7 +295,8 @@ def matching_arrays(matching, n_true, n_code):
         ti, ci = matching
     else:
         fail("matching", "a dict with 'true_index'/'code_index' or a pair of index arrays", type(matching).__name__)
-    ti, ci = np.asarray(to_numpy(ti)), np.asarray(to_numpy(ci))
+    ti, ci = (np.asarray(to_numpy(i)) for i in (ti, ci))
+    ti, ci = (i.astype(np.intp) if i.size == 0 else i for i in (ti, ci))  # [] is float
     for name, idx, bound in (("matching true_index", ti, n_true), ("matching code_index", ci, n_code)):
         if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or idx.shape != ti.shape:
             fail(name, "a 1-D integer array, both of the same length", f"shape {idx.shape}, dtype {idx.dtype}")
@@ -313,9 +315,8 @@ def support_scores(on_t, on_k, ti, ci):
     tp = (on_t[:, ti] & on_k[:, ci]).sum(axis=1).astype(float)
     nt = on_t.sum(axis=1).astype(float)
     nk = on_k.sum(axis=1).astype(float)
-    both_empty = ((nt == 0) & (nk == 0)).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(nk > 0, tp / nk, both_empty)
-        recall = np.where(nt > 0, tp / nt, both_empty)
+        precision = np.where(nk > 0, tp / nk, 1.0)
+        recall = np.where(nt > 0, tp / nt, 1.0)
         f1 = np.where(nt + nk > 0, 2 * tp / (nt + nk), 1.0)
     return {"precision": precision, "recall": recall, "f1": f1, "l0_true": nt, "l0_pred": nk}

@@ -26,6 +26,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from csood import _matching
 from csood._validation import check_array, check_choice, check_float, check_int, fail
@@ -44,7 +45,6 @@ __all__ = [
 
 #: Accepted values of ``protocol``.
 PROTOCOLS = ("ours", "paper")
-SPLITS = ("train", "val", "ood")
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -223,7 +223,8 @@ def accuracy(codes, labels, *, protocol="ours"):
         keep = np.arange(min(1, X.shape[1]))
     model = _matching.logistic_regression()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # separable data never "converge" without a penalty
+        # without a penalty, separable codes have no finite optimum: lbfgs stops at max_iter
+        warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X[:, keep], y)
         return {s: float(model.score(data[s][0][:, keep], data[s][1])) for s in ("val", "ood")}
 
@@ -325,10 +326,11 @@ def support_metrics(Z_true, Z_code, *, matching=None, threshold=1e-4):
     ``TP = |T ∩ P|`` (through the matching):
 
     * precision ``TP / |P|``, recall ``TP / |T|``, F1 ``2 TP / (|P| + |T|)``;
-    * 0/0 convention: an empty side scores as a perfect match only when *both* sides are empty
-      (precision = recall = F1 = 1); if only ``P`` is empty, precision = 0 (and recall = 0); if
-      only ``T`` is empty, recall = 0 (and precision = 0). F1 is 0 whenever ``TP = 0`` and not
-      both sides are empty.
+    * 0/0 convention ("vacuous truth"): each score only counts its own kind of error, so
+      precision = 1 when nothing is predicted (``P`` empty: no false positive) and recall = 1
+      when nothing is true (``T`` empty: nothing missed); F1 = ``2 TP / (|P| + |T|)`` is 1 when
+      both are empty and 0 when exactly one is. A dead encoder thus scores precision 1,
+      recall 0, F1 0; read precision together with recall, F1 or ``l0_pred``.
 
     Parameters
     ----------

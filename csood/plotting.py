@@ -188,8 +188,10 @@ def plot_projected_halfspace(ax, A, tau: float = 0.5, *, n_points: int = 600, se
     ax.scatter([], [], s=12, color=POS, label=r"$z_1 > \tau$")
     ax.scatter([], [], s=12, color=NEG, label=r"$z_1 \leq \tau$")
     ax.plot([], [], color="k", lw=2, label="label boundary")
-    ax.set(aspect="equal", xlabel="$y_1$", ylabel="$y_2$")
-    ax.legend(loc="lower left", fontsize=9, frameon=False)
+    corners = np.vstack([a * 1.25, a[[0, 1]].sum(0), a[[1, 2]].sum(0), a[[0, 2]].sum(0), np.zeros(2)])
+    lo, hi = corners.min(axis=0) - 0.1, corners.max(axis=0) + 0.1
+    ax.set(aspect="equal", xlabel="$y_1$", ylabel="$y_2$", xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=9, frameon=False)
     return ax
 
 
