@@ -69,7 +69,8 @@ def parse_overrides(pairs: Iterable[tuple[str, str]]) -> dict:
 
 def _strip_volatile(nb, name: str) -> None:
     """Remove timestamps and durations that papermill and nbclient record, and give cells
-    stable ids (jupytext and papermill draw random ones), so re-execution is diff-clean."""
+    stable ids (jupytext and papermill draw random ones), so re-execution is diff-clean.
+    Papermill's injected-parameters cell is folded in the book (tag ``hide-cell``)."""
     pm = nb.metadata.get("papermill", {})
     for key in VOLATILE_KEYS:
         pm.pop(key, None)
@@ -77,6 +78,9 @@ def _strip_volatile(nb, name: str) -> None:
     pm.pop("output_path", None)
     for i, cell in enumerate(nb.cells):
         cell.id = f"{name}-{i}"
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            tags.append("hide-cell")  # the book shows it folded under the parameters cell
         cell.metadata.pop("execution", None)
         for key in VOLATILE_KEYS:
             cell.metadata.get("papermill", {}).pop(key, None)

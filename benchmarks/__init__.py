@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks of csood (never run as tests). ``python -m benchmarks``."""
