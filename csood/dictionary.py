@@ -1,4 +1,4 @@
-"""Dictionary learning by alternating minimisation (DL-FISTA) and by direct gradient descent.
+"""Dictionary learning by alternating minimisation: DL-FISTA (SPEC section 3).
 
 **DL-FISTA** (SPEC section 3) alternates, on the *train* observations ``Y`` (n_samples, m):
 
@@ -23,12 +23,11 @@ Two implementation choices the SPEC leaves open:
   ``dead_atoms="keep"`` the previous atom is kept. A replaced atom counts in the relative change,
   so a run that keeps resampling atoms does not stop early.
 
-**Softplus-Adam** ("direct") learns codes ``softplus(u)`` and the dictionary jointly with Adam on
-``MSE(y, z D^T) + lam * mean(|z| * ||d_j||)``; codes of other splits are optimised with the
-dictionary frozen (:func:`softplus_adam_codes`).
+Softplus-Adam, the "direct" learner, is in :mod:`csood.softplus_adam`.
 
-Everything runs in torch, float32, on ``device``. Numpy inputs give numpy outputs; tensor inputs
-give tensors on the input's device.
+Everything runs in torch, float32 (float64 inputs too), on ``device``; the Cholesky factorisation
+of the dictionary update is float64. Numpy inputs give numpy outputs; tensor inputs give tensors
+on the input's device.
 """
 
 from __future__ import annotations
@@ -37,21 +36,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ._matching import to_numpy
 from ._validation import check_array, check_choice, check_float, check_int, fail
 from .metrics import dictionary_diagnostics
-from .solvers import _check_Y_D, _compute_device, _like, _to_tensor, fista, lipschitz_constant
+from .solvers import _compute_device, _like, _to_tensor, fista, lipschitz_constant
 
-__all__ = ["DLResult", "dl_fista", "DLFISTA", "softplus_adam", "softplus_adam_codes",
-           "SOFTPLUS_ADAM_STEPS", "DEAD_ATOMS"]
+__all__ = ["DLResult", "dl_fista", "DLFISTA", "DEAD_ATOMS"]
 
 DEAD_ATOMS = ("resample", "keep")
-#: Default number of full-batch Adam steps of Softplus-Adam. With ``lr = 1e-3`` Adam moves each
-#: pre-activation ``u`` by at most about ``lr`` per step, so codes initialised at
-#: ``softplus(N(0, 1) - 10)`` need ~10^4 steps just to reach values of order 1; 20,000 steps
-#: bring the loss to a plateau at n = 100 (see ``tests/test_dictionary.py`` and the report).
-SOFTPLUS_ADAM_STEPS = 20_000
 _DEAD_NORM = 1e-10
 
 
@@ -95,6 +88,13 @@ def _random_dictionary(m: int, n: int, gen: torch.Generator) -> torch.Tensor:
     return D / torch.linalg.vector_norm(D, dim=0).clamp_(min=1e-12)
 
 
+def _check_Y(name: str, Y):
+    Y = check_array(name, Y, ndim=2)
+    if Y.shape[0] < 1 or Y.shape[1] < 1:
+        fail(name, "a non-empty (n_samples, m) array", f"shape {tuple(Y.shape)}")
+    return Y
+
+
 def _check_dictionary(name: str, D, m: int, n_components: int):
     D = check_array(name, D, ndim=2)
     if tuple(D.shape) != (m, n_components):
@@ -109,10 +109,6 @@ def _check_dictionary(name: str, D, m: int, n_components: int):
 def _mean_objective(Y: torch.Tensor, D: torch.Tensor, Z: torch.Tensor, lam: float) -> float:
     R = Z @ D.T - Y
     return float((0.5 * (R * R).sum() + lam * Z.abs().sum()) / max(Y.shape[0], 1))
-
-
-def _mean_cosine(D: torch.Tensor, reference) -> float:
-    return dictionary_diagnostics(D.detach().cpu().numpy(), reference)["mean_cosine"]
 
 
 def _least_squares_dictionary(Y: torch.Tensor, Z: torch.Tensor, eps: float) -> torch.Tensor:
@@ -134,6 +130,29 @@ def _least_squares_dictionary(Y: torch.Tensor, Z: torch.Tensor, eps: float) -> t
             break
         ridge = max(ridge * 10.0, floor)
     return torch.cholesky_solve(B.T, chol).T.to(Y.dtype)  # (m, n)
+
+
+def _update_dictionary(Y, Z, D, eps, dead_atoms, gen):
+    """Least-squares update, unit columns, dead atoms replaced; returns ``(D_new, Z_rescaled)``.
+
+    ``Z`` is rescaled in place so that ``Z_rescaled @ D_new.T`` is the least-squares
+    reconstruction (dead atoms' codes set to 0).
+    """
+    D_new = _least_squares_dictionary(Y, Z, eps)
+    norms = torch.linalg.vector_norm(D_new, dim=0)
+    dead = (norms <= _DEAD_NORM) | ~(Z != 0).any(dim=0)
+    D_new /= torch.where(dead, torch.ones_like(norms), norms)
+    Z *= torch.where(dead, torch.zeros_like(norms), norms)
+    n_dead = int(dead.sum())
+    if n_dead and dead_atoms == "keep":
+        D_new[:, dead] = D[:, dead]
+    elif n_dead:  # normalised random training samples (random atoms for all-zero samples)
+        atoms = Y[torch.randint(Y.shape[0], (n_dead,), generator=gen).to(Y.device)].T
+        atom_norms = torch.linalg.vector_norm(atoms, dim=0)
+        fallback = _random_dictionary(D.shape[0], n_dead, gen).to(Y.device)
+        D_new[:, dead] = torch.where(atom_norms > _DEAD_NORM,
+                                     atoms / atom_norms.clamp(min=_DEAD_NORM), fallback)
+    return D_new, Z
 
 
 # --------------------------------------------------------------------------- DL-FISTA
@@ -183,9 +202,7 @@ def dl_fista(Y, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
     DLResult
         Numpy arrays for numpy ``Y``, tensors on ``Y``'s device otherwise.
     """
-    Y = check_array("Y", Y, ndim=2)
-    if Y.shape[0] < 1 or Y.shape[1] < 1:
-        fail("Y", "a non-empty (n_samples, m) array", f"shape {tuple(Y.shape)}")
+    Y = _check_Y("Y", Y)
     n_components = check_int("n_components", n_components, low=1)
     lam = check_float("lam", lam, low=0.0)
     max_rounds = check_int("max_rounds", max_rounds, low=1)
@@ -202,12 +219,10 @@ def dl_fista(Y, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
     if D_init is not None:
         D_init = _check_dictionary("D_init", D_init, m, n_components)
     if reference is not None:
-        reference = check_array("reference", reference, ndim=2)
+        reference = np.asarray(to_numpy(check_array("reference", reference, ndim=2)), np.float64)
         if reference.shape[0] != m:
             fail("reference", f"of shape (m, n_latents) with m = {m} rows to match Y of shape "
-                 f"{tuple(Y.shape)}", f"shape {tuple(reference.shape)}")
-        reference = np.asarray(reference.detach().cpu().numpy() if isinstance(reference, torch.Tensor)
-                               else reference, dtype=np.float64)
+                 f"{tuple(Y.shape)}", f"shape {reference.shape}")
 
     dev = _compute_device(Y, device)
     Yt = _to_tensor(Y, torch.float32, dev)
@@ -227,32 +242,16 @@ def dl_fista(Y, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
         history["rel_change"].append(rel)
         history["objective"].append(obj)
         if reference is not None:
-            history["mean_cosine"].append(_mean_cosine(D_now, reference))
+            history["mean_cosine"].append(
+                dictionary_diagnostics(to_numpy(D_now), reference)["mean_cosine"])
 
     record(0, float("nan"), 0.5 * float((Yt * Yt).sum()) / Yt.shape[0], D)
     converged, n_rounds = False, 0
     for r in range(1, max_rounds + 1):
-        L = lipschitz_constant(D)
-        Z = fista(Yt, D, lam, positive=True, max_iter=fista_iter, Z0=Z, L=L, device=dev)
+        Z = fista(Yt, D, lam, positive=True, max_iter=fista_iter, Z0=Z, L=lipschitz_constant(D),
+                  device=dev)
         obj = _mean_objective(Yt, D, Z, lam)  # one matmul: ~1% of the coding step
-        D_new = _least_squares_dictionary(Yt, Z, eps)
-        norms = torch.linalg.vector_norm(D_new, dim=0)
-        dead = (norms <= _DEAD_NORM) | ~(Z != 0).any(dim=0)
-        live_norms = torch.where(dead, torch.ones_like(norms), norms)
-        D_new /= live_norms
-        Z *= torch.where(dead, torch.zeros_like(norms), norms)  # same reconstruction, unit atoms
-        n_dead = int(dead.sum())
-        if n_dead:
-            if dead_atoms == "keep":
-                D_new[:, dead] = D[:, dead]
-            else:
-                idx = torch.randint(Yt.shape[0], (n_dead,), generator=gen).to(dev)
-                atoms = Yt[idx].T  # (m, n_dead)
-                atom_norms = torch.linalg.vector_norm(atoms, dim=0)
-                fallback = _random_dictionary(m, n_dead, gen).to(dev)
-                atoms = torch.where(atom_norms > _DEAD_NORM, atoms / atom_norms.clamp(min=_DEAD_NORM),
-                                    fallback)
-                D_new[:, dead] = atoms
+        D_new, Z = _update_dictionary(Yt, Z, D, eps, dead_atoms, gen)
         rel = float(torch.linalg.vector_norm(D_new - D) / torch.linalg.vector_norm(D))
         D, n_rounds = D_new, r
         if callback is not None:
@@ -267,3 +266,67 @@ def dl_fista(Y, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
               device=dev)
     return DLResult(dictionary=_like(D, Y), codes=_like(Z, Y), n_rounds=n_rounds,
                     converged=converged, history=history)
+
+
+class DLFISTA:
+    """Estimator around :func:`dl_fista`: ``fit(Y_train)`` learns, ``transform(Y)`` codes.
+
+    :meth:`transform` runs FISTA once (cold start, ``fista_iter`` iterations) on the learned
+    dictionary, for any split; the dictionary is never refitted there.
+
+    Parameters
+    ----------
+    n_components, lam, max_rounds, fista_iter, tol, eps, seed, dead_atoms
+        As in :func:`dl_fista`.
+    device : str or torch.device, default "auto"
+
+    Attributes
+    ----------
+    dictionary_ : array or tensor, shape (m, n_components)
+    codes_ : array or tensor, shape (n_train, n_components)
+        Training codes from :func:`dl_fista` (warm-started across rounds).
+    lipschitz_ : float
+    n_rounds_ : int
+    converged_ : bool
+    history_ : dict of lists
+    """
+
+    _PARAMS = ("n_components", "lam", "max_rounds", "fista_iter", "tol", "eps", "seed",
+               "dead_atoms", "device")
+
+    def __init__(self, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
+                 fista_iter: int = 100, tol: float = 1e-5, eps: float = 1e-6, seed: int = 0,
+                 dead_atoms: str = "resample", device="auto"):
+        self.n_components, self.lam, self.max_rounds = n_components, lam, max_rounds
+        self.fista_iter, self.tol, self.eps, self.seed = fista_iter, tol, eps, seed
+        self.dead_atoms, self.device = dead_atoms, device
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor parameters by name."""
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def __repr__(self) -> str:
+        return f"DLFISTA({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    def fit(self, Y, y=None, *, D_init=None, reference=None, history_every=None,
+            callback=None) -> "DLFISTA":
+        """Learn the dictionary from training observations ``Y`` of shape (n_samples, m)."""
+        res = dl_fista(Y, self.n_components, lam=self.lam, max_rounds=self.max_rounds,
+                       fista_iter=self.fista_iter, tol=self.tol, eps=self.eps, D_init=D_init,
+                       seed=self.seed, reference=reference, history_every=history_every,
+                       dead_atoms=self.dead_atoms, callback=callback, device=self.device)
+        self.dictionary_, self.codes_ = res.dictionary, res.codes
+        self.n_rounds_, self.converged_, self.history_ = res.n_rounds, res.converged, res.history
+        self.lipschitz_ = lipschitz_constant(res.dictionary)
+        return self
+
+    def transform(self, Y, Z0=None):
+        """FISTA codes (n_samples, n_components) of ``Y`` (n_samples, m) on ``dictionary_``."""
+        if not hasattr(self, "dictionary_"):
+            raise RuntimeError("This DLFISTA instance is not fitted yet: call fit(Y_train) first.")
+        return fista(Y, self.dictionary_, self.lam, positive=True, max_iter=self.fista_iter,
+                     Z0=Z0, L=self.lipschitz_, device=self.device)
+
+    def fit_transform(self, Y, y=None, **fit_kw):
+        """``fit(Y)`` then the training codes ``codes_``."""
+        return self.fit(Y, **fit_kw).codes_

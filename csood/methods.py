@@ -1,43 +1,25 @@
 """Method registry: chapters name methods by string and the runner calls them uniformly.
 
-A *method* turns a :class:`~csood.data.SparseDataset` into codes for the three splits. Each is a
-small registered function::
+A method is a registered function ``fn(dataset, params, *, seed, device) -> MethodOutput``;
+``params`` is the resolved parameter dict (:func:`resolve_params`), ``seed`` the one integer it
+draws randomness from, ``device`` is passed on to the solvers (None: CUDA when present)::
 
-    @register("fista_oracle", defaults={"lam": 0.1, "max_iter": 100, "positive": True}, version=1)
-    def _fista_oracle(dataset, params, *, seed, device):
-        ...
-        return MethodOutput(codes={"train": ..., "val": ..., "ood": ...})
+    @register("fista_oracle", defaults={"lam": 0.1, "max_iter": 100, "positive": True}, version=1,
+          checks={"lam": Float(low=0.0), "max_iter": Int(low=1), "positive": check_bool})
+    def _fista_oracle(dataset, params, *, seed, device): ...
 
-``params`` is the fully resolved parameter dict (defaults merged with overrides, see
-:func:`resolve_params`); ``seed`` is the one integer the method draws its randomness from;
-``device`` is passed on to the solvers (``None``: their default, CUDA when present).
+Contract (SPEC §3): unsupervised methods *learn* only from ``dataset.train.Y``; they infer codes
+for val and OOD with what they learned (per-sample solvers optimise codes on every split), but
+nothing fitted on val or OOD feeds back into a dictionary or an encoder. Only ``linear_probe``
+(the supervised skyline) reads latents, and only ``dataset.train.Z``; no method reads labels.
+Bump ``version`` whenever a change can change a method's output: it is part of every result key.
 
-Contract (SPEC §3)
-------------------
-* Unsupervised methods learn only from ``dataset.train`` (its ``Y``); they may *infer* codes
-  for ``val`` and ``ood`` with what they learned (and per-sample solvers such as FISTA or
-  Softplus-Adam optimise per-sample codes on every split), but nothing fitted on val or OOD
-  may feed back into the dictionary or the encoder.
-* Only ``linear_probe`` (the supervised skyline) reads latents, and only ``dataset.train.Z``.
-  No method reads val/OOD latents or any labels: the metrics do that.
-* ``version`` is bumped whenever a change to the function can change its output; it is part of
-  every result key, so stored results of an older version are never taken for current ones.
+Families: ``frozen_<sae>`` and ``refined_<sae>`` are registered once per prefix with
+:func:`register_family`; a member's parameters are the family's own plus ``"base"``, the base
+method's resolved parameters, and its version is the string ``"<family>.<base>"``.
 
-Families
---------
-``frozen_<sae>`` and ``refined_<sae>`` are *families*: one registered function per prefix, and the
-member name carries the base method (``frozen_sae_topk`` = FISTA on the decoder of
-``sae_topk``). See :func:`register_family`. A member's parameters are the family's own plus a
-nested ``"base"`` dict with the base method's (resolved) parameters; its version is the string
-``"<family version>.<base version>"``.
-
-Methods still to register here (by the lead, once their modules land), each ~10 lines:
-``"dl_fista"`` (csood.dictionary), ``"softplus_adam"``, ``"sae_relu"``, ``"sae_topk"``,
-``"sae_jumprelu"``, ``"sae_mp"`` (csood.saes; these must return ``artifacts={"decoder": D (m,
-n), "decoder_bias": b_d (m,)}`` for the families), ``"lista"`` (csood.lista), and the
-families ``register_family("frozen_", ..., bases=SAE_NAMES)`` (FISTA on ``y - b_d`` with the
-SAE decoder, cold start) and ``register_family("refined_", ...)`` (the same, warm-started from
-``base_output.codes``).
+The study's methods are registered in :mod:`csood.catalog` (imported at the end of this
+module): see its docstring for the list.
 """
 
 from __future__ import annotations
@@ -85,31 +67,22 @@ class MethodOutput:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A registered method (or a resolved family member)."""
+    """A registered method, a resolved family member, or (in :data:`FAMILIES`) a family."""
 
-    name: str
+    name: str  # the prefix, for a family
     fn: Callable
     defaults: dict
-    version: Any  # int for plain methods, "F.B" for family members
+    version: Any  # int; "F.B" (family version, base version) for family members
     checks: dict = field(default_factory=dict)
     family: str | None = None  # prefix of the family, for members
     base: str | None = None  # base method, for members
-
-
-@dataclass(frozen=True)
-class _Family:
-    prefix: str
-    fn: Callable
-    defaults: dict
-    version: int
-    bases: tuple
-    checks: dict
+    bases: tuple = ()  # allowed base methods, for families
 
 
 #: Plain methods by name.
 METHODS: dict[str, MethodSpec] = {}
 #: Families by prefix (e.g. ``"frozen_"``).
-FAMILIES: dict[str, _Family] = {}
+FAMILIES: dict[str, MethodSpec] = {}
 
 
 # --------------------------------------------------------------------------- canonical values
@@ -142,10 +115,6 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
-def _check_version(version) -> int:
-    return check_int("version", version, low=0)
-
-
 # --------------------------------------------------------------------------- registration
 def register(name: str, *, defaults: dict, version: int, checks: dict | None = None,
              replace: bool = False):
@@ -166,7 +135,7 @@ def register(name: str, *, defaults: dict, version: int, checks: dict | None = N
         Allow replacing an existing registration (re-executed notebook cells).
     """
     _check_name(name, "name")
-    version = _check_version(version)
+    version = check_int("version", version, low=0)
     defaults = _canonical(dict(defaults), where=f"defaults of {name!r}")
 
     def decorator(fn):
@@ -201,14 +170,14 @@ def register_family(prefix: str, *, defaults: dict, version: int, bases: Iterabl
         fail("prefix", "a string ending with '_'", prefix)
     if "base" in defaults:
         fail("defaults", "a dict without the reserved key 'base'", sorted(defaults))
-    version = _check_version(version)
+    version = check_int("version", version, low=0)
     bases = tuple(_check_name(b, "bases") for b in bases)
     defaults = _canonical(dict(defaults), where=f"defaults of {prefix!r}")
 
     def decorator(fn):
         if prefix in FAMILIES and not replace:
             fail("prefix", "a family prefix not registered yet (pass replace=True)", prefix)
-        FAMILIES[prefix] = _Family(prefix, fn, defaults, version, bases, dict(checks or {}))
+        FAMILIES[prefix] = MethodSpec(prefix, fn, defaults, version, dict(checks or {}), bases=bases)
         return fn
 
     return decorator
@@ -361,23 +330,5 @@ def run_method(name: str, dataset, *, params: Mapping | None = None, seed: int =
     return out
 
 
-# --------------------------------------------------------------------------- methods
-@register("fista_oracle", defaults={"lam": 0.1, "max_iter": 100, "positive": True}, version=1)
-def _fista_oracle(dataset, params, *, seed, device):
-    """FISTA with the true mixing matrix ``A`` as dictionary (nothing is learned)."""
-    from .solvers import fista
-
-    codes = {s: fista(dataset[s].Y, dataset.A, params["lam"], positive=params["positive"],
-                      max_iter=params["max_iter"], device=device) for s in SPLITS}
-    return MethodOutput(codes, info={"n_iter": params["max_iter"]})
-
-
-@register("linear_probe", defaults={"alphas": [1e-6, 1e-4, 1e-2, 1.0, 10.0]}, version=1)
-def _linear_probe(dataset, params, *, seed, device):
-    """Ridge regression Y -> Z fitted on the train split with its true latents (supervised)."""
-    from .probes import LinearProbe
-
-    probe = LinearProbe(alphas=tuple(params["alphas"])).fit(dataset.train.Y, dataset.train.Z)
-    codes = {s: probe.transform(dataset[s].Y).astype(np.float32) for s in SPLITS}
-    return MethodOutput(codes, info={"alpha": probe.alpha_},
-                        artifacts={"coef": probe.coef_.astype(np.float32)})
+# The study's methods register themselves on import (kept apart from the machinery above).
+from . import catalog  # noqa: E402,F401  isort: skip

@@ -1,22 +1,17 @@
 """Grid runner: experiment cells -> datasets -> methods -> metrics -> one stored record each.
 
-A :class:`Cell` is one (experiment, data config, method, parameters, seed). Its :attr:`Cell.key`
-is the first 16 hex digits of the sha256 of the canonical JSON (sorted keys) of the experiment,
-the *resolved* data config (default ``m`` filled in), the method, its *resolved* parameters
-(defaults included), the method's version and the seed, so a record made by another method
-configuration or version is never mistaken for a current one, and keys are the same in every
-process.
+A :class:`Cell` is one (experiment, data config, method, parameters, seed). Its key is the first
+16 hex digits of the sha256 of the canonical JSON (sorted keys) of the experiment, the resolved
+data config (``m`` filled in), the method, its resolved parameters (defaults included), its
+version and the seed: records of another configuration or version are never taken for current
+ones, and keys are the same in every process. Seeds: the cell's ``seed`` drives both the data
+and the method unless the data config holds its own ``"seed"``; the MCC noise padding uses it too.
 
-Seeds: by default the cell's ``seed`` drives both the data (``make_dataset(seed=...)``) and the
-method; a chapter that wants one dataset under several method seeds puts ``"seed"`` in the data
-config, which then wins for the data. The metrics' noise padding uses the cell seed.
-
-:func:`run_grid` runs each cell at most once: cells whose key is in the store are skipped, so an
-interrupted grid resumes where it stopped (an interruption loses at most the cell in progress).
-Cells are ordered by dataset, and within one dataset plain methods run before family members
-(``frozen_<sae>`` reuses the ``<sae>`` output of the same dataset and seed when it is in the
-grid). The dataset of each distinct config is generated once; the last few are kept in a
-memory-bounded cache.
+:func:`run_grid` runs each cell at most once: cells already in the store are skipped, so an
+interrupted grid resumes where it stopped (losing at most the cell in progress). Cells run
+grouped by dataset (each generated once, the last few kept in a memory-bounded cache), plain
+methods before family members, so that ``frozen_<sae>`` reuses the ``<sae>`` output of the same
+dataset and seed.
 """
 
 from __future__ import annotations
@@ -31,7 +26,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -54,14 +49,11 @@ def _canonical_json(obj) -> str:
 def resolve_data(data: Mapping, seed: int) -> dict:
     """Validate a data config with :func:`csood.data.check_data_config`; return it resolved
     (``m`` filled in, ``seed`` defaulting to the cell seed)."""
-    if not isinstance(data, Mapping):
-        fail("data", "a dict of make_dataset arguments", data)
+    if not isinstance(data, Mapping) or "n_latents" not in data or "k" not in data:
+        fail("data", "a dict of make_dataset arguments with 'n_latents' and 'k'", data)
     for key in data:
         if key not in DATA_KEYS:
             fail("data keys", "among " + ", ".join(map(repr, DATA_KEYS)), key)
-    for key in ("n_latents", "k"):
-        if key not in data:
-            fail("data", f"a dict with a {key!r} entry", dict(data))
     kw = {k: v for k, v in data.items() if k not in ("n_latents", "k")}
     kw.setdefault("seed", seed)
     n, k, m, n_samples, c, data_seed = check_data_config(data["n_latents"], data["k"], **kw)
@@ -72,23 +64,14 @@ def resolve_data(data: Mapping, seed: int) -> dict:
 class Cell:
     """One experiment cell, validated on construction (a bad config fails before anything runs).
 
-    The fields keep what was given; the resolved values used for the key and the record are
-    the attributes ``data_config`` (``m`` filled in, ``seed`` defaulting to the cell's seed),
-    ``method_params`` (defaults included), ``method_version``, ``key`` and ``data_key``
-    (canonical JSON of ``data_config``: cells with equal ``data_key`` share a dataset).
+    Fields (as given): ``experiment``; ``data``, the ``make_dataset`` arguments (``n_latents``,
+    ``k``, optional ``m``, ``n_samples``, ``c``, ``seed`` defaulting to the cell's seed);
+    ``method``, a name from :func:`csood.methods.method_names`; ``params``, overrides of its
+    defaults; ``seed``, the method seed (and data seed unless ``data["seed"]`` is given).
 
-    Attributes
-    ----------
-    experiment : str
-    data : dict
-        ``make_dataset`` arguments: ``n_latents``, ``k``, optional ``m``, ``n_samples``, ``c``,
-        ``seed`` (default: the cell's ``seed``).
-    method : str
-        A name from :func:`csood.methods.method_names`.
-    params : dict, optional
-        Overrides of the method's defaults.
-    seed : int
-        Method seed (and data seed unless ``data["seed"]`` is given).
+    Resolved attributes: ``data_config`` (``m`` and ``seed`` filled in), ``method_params``
+    (defaults included), ``method_version``, ``key``, and ``data_key`` (canonical JSON of
+    ``data_config``: cells with equal ``data_key`` share a dataset).
     """
 
     experiment: str
@@ -147,21 +130,10 @@ def make_grid(experiment: str, data_grid, methods: Iterable[str], seeds: Iterabl
               params: Mapping | None = None) -> list[Cell]:
     """Cartesian product data configs x seeds x methods (x parameter variants).
 
-    Parameters
-    ----------
-    experiment : str
-    data_grid : dict or list of dict
-        Data configs (see :class:`Cell`; :func:`grid_product` builds products).
-    methods : list of str
-    seeds : list of int
-    params : dict, optional
-        ``{method: overrides}`` or ``{method: [overrides, ...]}`` (a sweep: one cell per dict).
-
-    Returns
-    -------
-    list of Cell
-        Duplicates removed, ordered by :func:`order_cells`. Invalid data configs, unknown
-        methods or parameters raise ``ValueError`` before anything runs.
+    ``data_grid`` is a data config or a list of them (see :class:`Cell`; :func:`grid_product`
+    builds products); ``params`` maps a method to overrides, or to a list of overrides (a sweep:
+    one cell per dict). Returns the cells without duplicates, ordered by :func:`order_cells`.
+    Invalid data configs, unknown methods or parameters raise ``ValueError`` before anything runs.
     """
     data_grid = [data_grid] if isinstance(data_grid, Mapping) else list(data_grid)
     methods = [methods] if isinstance(methods, str) else list(methods)
@@ -214,17 +186,13 @@ class _DatasetCache:
             self.items.move_to_end(cell.data_key)
             return self.items[cell.data_key], 0.0
         t0 = time.perf_counter()
-        ds = make_dataset(**cell.data_config)
+        ds = self.items[cell.data_key] = make_dataset(**cell.data_config)
         seconds = time.perf_counter() - t0
-        self.items[cell.data_key] = ds
-        self.trim()
-        return ds, seconds
-
-    def trim(self):
         while len(self.items) > 1 and (
                 len(self.items) > self.max_items
                 or sum(map(_dataset_nbytes, self.items.values())) > self.max_bytes):
             self.items.popitem(last=False)
+        return ds, seconds
 
 
 def _jsonable(obj):
@@ -277,10 +245,8 @@ class _Progress:
     def update(self, label: str = "") -> None:
         if not self.enabled:
             return
-        elapsed = time.perf_counter() - self.t0
-        ran = self.done + self.failed
-        todo = self.total - self.skipped - ran
-        eta = f"~{self._fmt(elapsed / ran * todo)} left" if ran else "estimating"
+        elapsed, ran = time.perf_counter() - self.t0, self.done + self.failed
+        eta = f"~{self._fmt(elapsed / ran * (self.total - self.skipped - ran))} left" if ran else "estimating"
         line = (f"{self.skipped + ran}/{self.total} cells ({self.skipped} skipped, {self.failed} "
                 f"failed) | {self._fmt(elapsed)} elapsed | {eta} {label}")
         sys.stderr.write(("\r" + line.ljust(100)) if self.tty else line + "\n")
@@ -289,7 +255,6 @@ class _Progress:
     def close(self) -> None:
         if self.tty:
             sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 def run_grid(cells: Iterable[Cell], store: ResultStore, *, device=None, progress: bool = True,
@@ -338,10 +303,7 @@ def run_grid(cells: Iterable[Cell], store: ResultStore, *, device=None, progress
     todo = [c for c in order_cells(given) if not store.has(c.key)]
     bar = _Progress(len(given), len(given) - len(todo), progress)
     datasets = _DatasetCache(cache_size, cache_bytes)
-    new: dict[str, dict] = {}
-    base_cache: dict = {}
-    base_group = None
-    needed = _needed_bases(todo)
+    new, base_cache, base_group, needed = {}, {}, None, _needed_bases(todo)
     try:
         for cell in todo:
             if cell.data_key != base_group:  # base outputs are only reused within one dataset

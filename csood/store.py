@@ -178,8 +178,6 @@ class ResultStore:
 
 
 # --------------------------------------------------------------------------- aggregation
-_MISSING = object()
-
 
 def get_field(record: dict, path: str, default: Any = None) -> Any:
     """Value at dotted ``path`` (``"data.n_latents"``, ``"method_params.base.lam"``), or

@@ -78,6 +78,10 @@ def test_unknown_method_and_parameter_raise():
         M.resolve_params("fista_oracle", {"lambda": 0.1})
     with pytest.raises(ValueError, match="params\\['lam'\\].* must be a finite number"):
         M.resolve_params("fista_oracle", {"lam": float("nan")})
+    with pytest.raises(ValueError, match="max_iter must be an integer >= 1; got 0"):
+        M.resolve_params("fista_oracle", {"max_iter": 0})  # built-in checks: fail before running
+    with pytest.raises(ValueError, match=r"alphas\[1\] must be a finite number > 0.0; got -1.0"):
+        M.resolve_params("linear_probe", {"alphas": [1.0, -1.0]})
     with pytest.raises(ValueError, match="params of 'fista_oracle' must be a dict"):
         M.resolve_params("fista_oracle", [("lam", 0.1)])
 
