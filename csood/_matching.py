@@ -254,8 +254,9 @@ def pair_angles(A, D, na, nd):
     return angles
 
 
-def logistic_regression():
-    """Unpenalised lbfgs logistic regression (``max_iter=1000``) behind a ``StandardScaler``."""
+def logistic_regression(standardize=False):
+    """Unpenalised lbfgs logistic regression (``max_iter=1000``), optionally behind a
+    ``StandardScaler``."""
     import sklearn
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -264,7 +265,8 @@ def logistic_regression():
     major, minor = (int(v) for v in sklearn.__version__.split(".")[:2])
     # No penalty: ``C=inf`` from scikit-learn 1.8 on (``penalty`` is deprecated there).
     kw = {"C": np.inf} if (major, minor) >= (1, 8) else {"penalty": None}
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, **kw))
+    model = LogisticRegression(max_iter=1000, **kw)
+    return make_pipeline(StandardScaler(), model) if standardize else model
 
 
 def column_auc(X, positive):

@@ -3,7 +3,7 @@
 A :class:`Cell` is one (experiment, data config, method, parameters, seed). Its key is the first
 16 hex digits of the sha256 of the canonical JSON (sorted keys) of the experiment, the resolved
 data config (``m`` filled in), the method, its resolved parameters (defaults included), its
-version and the seed: records of another configuration or version are never taken for current
+version, the seed and :data:`csood.metrics.METRICS_VERSION`: records of another configuration or version are never taken for current
 ones, and keys are the same in every process. Seeds: the cell's ``seed`` drives both the data
 and the method unless the data config holds its own ``"seed"``; the MCC noise padding uses it too.
 
@@ -32,6 +32,7 @@ import numpy as np
 
 from . import __version__
 from ._validation import check_choice, check_int, fail
+from .metrics import METRICS_VERSION
 from .data import check_data_config, make_dataset
 from .methods import SPLITS, _signature, get_method, resolve_params, run_method
 from .store import ResultStore
@@ -88,7 +89,8 @@ class Cell:
         data = resolve_data(self.data, seed)
         params = resolve_params(self.method, self.params)
         payload = {"experiment": self.experiment, "data": data, "method": self.method,
-                   "params": params, "method_version": spec.version, "seed": seed}
+                   "params": params, "method_version": spec.version, "seed": seed,
+                   "metrics_version": METRICS_VERSION}
         digest = hashlib.sha256(_canonical_json(payload).encode()).hexdigest()
         for name, value in (("seed", seed), ("data", dict(self.data)),
                             ("params", dict(self.params or {})), ("data_config", data),
@@ -351,7 +353,7 @@ def _run_cell(cell, datasets, base_cache, needed, device, dictionary_metrics, sa
     record = {
         "key": cell.key, "experiment": cell.experiment, "data": dict(cell.data_config),
         "method": cell.method, "method_params": cell.method_params, "method_version": cell.method_version,
-        "seed": cell.seed, **{k: v for k, v in ev.items() if k != "seconds"},
+        "metrics_version": METRICS_VERSION, "seed": cell.seed, **{k: v for k, v in ev.items() if k != "seconds"},
         "info": _jsonable(output.info),
         "seconds": {"data": data_seconds, "method": method_seconds, **ev["seconds"]},
         "csood_version": __version__,

@@ -354,3 +354,23 @@ def test_bad_arguments_raise():
         metrics.evaluate(codes, {**codes, "ood": bad}, labels)
     with pytest.raises(ValueError, match="protocol must be one of"):
         metrics.evaluate(codes, codes, labels, protocol="in-sample")
+
+
+def test_accuracy_uses_raw_codes_by_default_and_standardises_on_request():
+    """Default: plain unpenalised logistic regression on the raw codes (SPEC §4); the
+    standardised variant is the same classifier behind a StandardScaler."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    X = {s: rng.random((300, 6)) * [1, 1, 0.01, 1, 1, 1] for s in ("train", "val", "ood")}
+    y = {s: X[s][:, 0] + 0.3 * rng.standard_normal(300) > 0.5 for s in X}
+    kw = {"C": np.inf, "max_iter": 1000}
+    for standardize, clf in ((False, LogisticRegression(**kw)),
+                             (True, make_pipeline(StandardScaler(), LogisticRegression(**kw)))):
+        clf.fit(X["train"], y["train"])
+        expected = {s: float(clf.score(X[s], y[s])) for s in ("val", "ood")}
+        assert metrics.accuracy(X, y, standardize=standardize) == expected
+    with pytest.raises(ValueError, match="standardize must be True or False"):
+        metrics.accuracy(X, y, standardize="yes")

@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+from csood.metrics import METRICS_VERSION
+
 import csood.runner as R
 from csood import methods as M
 from csood.runner import Cell, grid_product, make_grid, order_cells, run_grid
@@ -77,7 +79,8 @@ def test_golden_key_and_same_keys_in_a_new_process():
     assert len(cells) == 4 * 2 * 3
     payload = {"data": {"c": 2.0, "k": 5, "m": 24, "n_latents": 50, "n_samples": 500, "seed": 0},
                "experiment": "scaling", "method": "fista_oracle", "method_version": 1,
-               "params": {"lam": 0.1, "max_iter": 100, "positive": True}, "seed": 0}
+               "params": {"lam": 0.1, "max_iter": 100, "positive": True}, "seed": 0,
+               "metrics_version": METRICS_VERSION}
     import hashlib
     expected = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
     assert cells[0].key == expected
