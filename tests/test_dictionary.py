@@ -11,18 +11,6 @@ from csood.softplus_adam import softplus_adam, softplus_adam_codes
 from csood.metrics import dictionary_diagnostics
 from csood.solvers import fista, lasso_objective
 
-cuda = pytest.mark.cuda
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small problems: one thread avoids OpenMP barrier costs on a busy 2-core machine."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
 
 @pytest.fixture(scope="module")
 def ds():
@@ -219,8 +207,7 @@ def test_softplus_adam_codes_shape_mismatch():
 
 
 # --------------------------------------------------------------------------- CUDA
-@cuda
-@needs_cuda
+@pytest.mark.cuda
 def test_cuda_matches_cpu(ds):
     Y = ds.train.Y[:300]
     cpu = dl_fista(Y, 50, max_rounds=3, tol=0.0, device="cpu")

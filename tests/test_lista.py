@@ -8,17 +8,7 @@ from csood.data import make_dataset
 from csood.lista import AUTO_FULL_MAX, LISTA, lista_codes, train_lista
 from csood.solvers import ista, lasso_objective
 
-cuda = pytest.mark.cuda
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 LAM = 0.1
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +102,7 @@ def test_bad_shapes_and_models():
         lista_codes(model, np.ones((2, 5)))
 
 
-@cuda
-@needs_cuda
+@pytest.mark.cuda
 def test_cuda(ds):
     model = train_lista(ds.A, ds.train.Y[:256], epochs=1, device="cuda")
     assert model.D.device.type == "cuda"

@@ -16,15 +16,6 @@ VARIANTS = list(SAE_VARIANTS)
 N_LATENTS, K = 24, 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny problems: one thread avoids OpenMP barrier costs on a busy machine."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 @pytest.fixture(scope="module")
 def data():
     return make_dataset(N_LATENTS, K, n_samples=400, seed=0)

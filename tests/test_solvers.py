@@ -31,15 +31,6 @@ def _rel_gap(Y, D, Z, Z_ref, lam=LAM):
     return np.max((f - f_ref) / f_ref)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """These problems are tiny: one thread avoids OpenMP barrier costs on a busy machine."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 @pytest.fixture(scope="module")
 def problem():
     return _problem(20, 50, 8, seed=0)

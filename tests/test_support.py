@@ -10,17 +10,6 @@ from csood.solvers import fista
 from csood.support import (frozen_decoder_codes, ls_on_support, refined_codes,
                            renormalise_columns, with_true_norms)
 
-cuda = pytest.mark.cuda
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
 
 @pytest.fixture(scope="module")
 def ds():
@@ -192,8 +181,7 @@ def test_with_true_norms_leaves_unmatched_atoms(ds):
         with_true_norms(np.ones((3, 4)), ds.A)
 
 
-@cuda
-@needs_cuda
+@pytest.mark.cuda
 def test_cuda(ds):
     Y = torch.as_tensor(ds.val.Y, device="cuda")
     A = torch.as_tensor(ds.A, device="cuda")
