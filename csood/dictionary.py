@@ -11,6 +11,11 @@
 
 It stops when ``||D_new - D||_F / ||D||_F < tol`` or after ``max_rounds`` rounds.
 
+That is ``schedule="paper"`` (the default). ``schedule="fast"`` (:mod:`csood._dl_schedule`)
+starts with 10 warm-started inner iterations per round and extrapolated dictionary steps, and
+grows the inner iterations to ``fista_iter`` as the dictionary settles; the run then ends with
+the paper's rounds, so it stops at a fixed point of the same alternation.
+
 Two implementation choices the SPEC leaves open:
 
 * **Warm start across the renormalisation.** When column ``j`` of the least-squares solution
@@ -37,12 +42,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ._dl_schedule import SCHEDULES, FastSchedule, Schedule, resolve_schedule
 from ._matching import to_numpy
 from ._validation import check_array, check_choice, check_float, check_int, fail
 from .metrics import dictionary_diagnostics
 from .solvers import _compute_device, _like, _to_tensor, fista, lipschitz_constant
 
-__all__ = ["DLResult", "dl_fista", "DLFISTA", "DEAD_ATOMS"]
+__all__ = ["DLResult", "dl_fista", "DLFISTA", "DEAD_ATOMS", "SCHEDULES", "FastSchedule"]
 
 DEAD_ATOMS = ("resample", "keep")
 _DEAD_NORM = 1e-10
@@ -66,8 +72,10 @@ class DLResult:
     history : dict of lists
         ``round`` (0 is the initial dictionary), ``rel_change`` (``||D_new - D||_F / ||D||_F``;
         NaN at round 0), ``objective`` (mean Lasso objective over the samples of the codes of
-        that round on the dictionary they were computed with; at round 0 the zero codes), and
-        ``mean_cosine`` (matched mean |cosine| to ``reference``, only when one was given).
+        that round on the dictionary they were computed with; at round 0 the zero codes),
+        ``mean_cosine`` (matched mean |cosine| to ``reference``, only when one was given) and,
+        for a schedule other than ``"paper"``, ``fista_iter`` (inner iterations of that round;
+        0 at round 0).
     """
 
     dictionary: object
@@ -159,7 +167,8 @@ def _update_dictionary(Y, Z, D, eps, dead_atoms, gen):
 def dl_fista(Y, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
              fista_iter: int = 100, tol: float = 1e-5, eps: float = 1e-6, D_init=None,
              seed: int = 0, reference=None, history_every: int | None = None,
-             dead_atoms: str = "resample", callback=None, device=None) -> DLResult:
+             dead_atoms: str = "resample", callback=None, device=None,
+             schedule="paper") -> DLResult:
     """Learn a dictionary from the training observations ``Y`` by DL-FISTA (module docstring).
 
     Parameters
@@ -173,9 +182,11 @@ def dl_fista(Y, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
     max_rounds : int, default 1000
         Maximum number of rounds (>= 1).
     fista_iter : int, default 100
-        FISTA iterations per round (>= 1).
+        FISTA iterations per round (>= 1); with ``schedule="fast"`` the most per round, reached
+        as the dictionary settles, and those of the final coding pass.
     tol : float, default 1e-5
-        Stop when ``||D_new - D||_F / ||D||_F < tol`` (>= 0; 0 runs ``max_rounds`` rounds).
+        Stop when ``||D_new - D||_F / ||D||_F < tol`` (>= 0; 0 runs ``max_rounds`` rounds). With
+        ``schedule="fast"`` only rounds run with ``fista_iter`` iterations may stop the run.
     eps : float, default 1e-6
         Ridge of the least-squares update (>= 0).
     D_init : array or tensor, shape (m, n_components), optional
@@ -196,6 +207,10 @@ def dl_fista(Y, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
         tensor (m, n_components) on the compute device (do not modify it).
     device : str or torch.device, optional
         Where to compute; None keeps a tensor ``Y`` on its device and sends numpy to "auto".
+    schedule : {"paper", "fast"} or FastSchedule, default "paper"
+        Round schedule (:mod:`csood._dl_schedule`): "paper" is SPEC section 3 (``fista_iter``
+        iterations every round); "fast" is ``FastSchedule()``; a :class:`FastSchedule` sets its
+        parameters.
 
     Returns
     -------
@@ -211,6 +226,7 @@ def dl_fista(Y, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
     eps = check_float("eps", eps, low=0.0)
     seed = check_int("seed", seed, low=0)
     dead_atoms = check_choice("dead_atoms", dead_atoms, DEAD_ATOMS)
+    sched = Schedule(resolve_schedule(schedule), fista_iter)
     if history_every is not None:
         history_every = check_int("history_every", history_every, low=1)
     if callback is not None and not callable(callback):
@@ -236,8 +252,12 @@ def dl_fista(Y, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
     history: dict[str, list] = {"round": [], "rel_change": [], "objective": []}
     if reference is not None:
         history["mean_cosine"] = []
+    if sched.spec is not None:
+        history["fista_iter"] = []
 
-    def record(r, rel, obj, D_now):
+    def record(r, rel, obj, D_now, n_iter=0):
+        if sched.spec is not None:
+            history["fista_iter"].append(n_iter)
         history["round"].append(r)
         history["rel_change"].append(rel)
         history["objective"].append(obj)
@@ -248,17 +268,21 @@ def dl_fista(Y, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
     record(0, float("nan"), 0.5 * float((Yt * Yt).sum()) / Yt.shape[0], D)
     converged, n_rounds = False, 0
     for r in range(1, max_rounds + 1):
-        Z = fista(Yt, D, lam, positive=True, max_iter=fista_iter, Z0=Z, L=lipschitz_constant(D),
+        n_iter, was_final = sched.n_iter, sched.final
+        Z = fista(Yt, D, lam, positive=True, max_iter=n_iter, Z0=Z, L=sched.lipschitz(D),
                   device=dev)
         obj = _mean_objective(Yt, D, Z, lam)  # one matmul: ~1% of the coding step
-        D_new, Z = _update_dictionary(Yt, Z, D, eps, dead_atoms, gen)
-        rel = float(torch.linalg.vector_norm(D_new - D) / torch.linalg.vector_norm(D))
+        D_ls, Z = _update_dictionary(Yt, Z, D, eps, dead_atoms, gen)
+        D_new, Z = sched.step(D, D_ls, Z, obj)
+        norm_D = torch.linalg.vector_norm(D)
+        rel = float(torch.linalg.vector_norm(D_new - D) / norm_D)
+        sched.update(rel if D_new is D_ls else float(torch.linalg.vector_norm(D_ls - D) / norm_D))
         D, n_rounds = D_new, r
         if callback is not None:
             callback(r, D)
-        stop = rel < tol
+        stop = rel < tol and sched.may_stop(was_final)
         if stop or r % every == 0 or r == max_rounds:
-            record(r, rel, obj, D)
+            record(r, rel, obj, D, n_iter)
         if stop:
             converged = True
             break
@@ -276,7 +300,7 @@ class DLFISTA:
 
     Parameters
     ----------
-    n_components, lam, max_rounds, fista_iter, tol, eps, seed, dead_atoms
+    n_components, lam, max_rounds, fista_iter, tol, eps, seed, dead_atoms, schedule
         As in :func:`dl_fista`.
     device : str or torch.device, default "auto"
 
@@ -292,14 +316,14 @@ class DLFISTA:
     """
 
     _PARAMS = ("n_components", "lam", "max_rounds", "fista_iter", "tol", "eps", "seed",
-               "dead_atoms", "device")
+               "dead_atoms", "device", "schedule")
 
     def __init__(self, n_components: int, *, lam: float = 0.1, max_rounds: int = 1000,
                  fista_iter: int = 100, tol: float = 1e-5, eps: float = 1e-6, seed: int = 0,
-                 dead_atoms: str = "resample", device="auto"):
+                 dead_atoms: str = "resample", device="auto", schedule="paper"):
         self.n_components, self.lam, self.max_rounds = n_components, lam, max_rounds
         self.fista_iter, self.tol, self.eps, self.seed = fista_iter, tol, eps, seed
-        self.dead_atoms, self.device = dead_atoms, device
+        self.dead_atoms, self.device, self.schedule = dead_atoms, device, schedule
 
     def get_params(self, deep: bool = True) -> dict:
         """Constructor parameters by name."""
@@ -314,7 +338,8 @@ class DLFISTA:
         res = dl_fista(Y, self.n_components, lam=self.lam, max_rounds=self.max_rounds,
                        fista_iter=self.fista_iter, tol=self.tol, eps=self.eps, D_init=D_init,
                        seed=self.seed, reference=reference, history_every=history_every,
-                       dead_atoms=self.dead_atoms, callback=callback, device=self.device)
+                       dead_atoms=self.dead_atoms, callback=callback, device=self.device,
+                       schedule=self.schedule)
         self.dictionary_, self.codes_ = res.dictionary, res.codes
         self.n_rounds_, self.converged_, self.history_ = res.n_rounds, res.converged, res.history
         self.lipschitz_ = lipschitz_constant(res.dictionary)

@@ -20,12 +20,12 @@ array([[ 0.9,  0. , -1.9]])
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.linalg
 import torch
 
+from . import _fista_fast
+from ._fista_fast import _fista_core
 from ._device import resolve_device
 from ._validation import check_array, check_bool, check_choice, check_float, check_int, fail
 
@@ -36,7 +36,6 @@ __all__ = ["lipschitz_constant", "fista", "ista", "lasso_objective", "FISTA", "L
 LIPSCHITZ_SAFETY = 1.001
 
 FORMS = ("auto", "factored", "gram")
-_EPS = 1e-12  # floor of ||z_t|| in the relative-change stopping rule
 
 
 # --------------------------------------------------------------------------- conversions
@@ -163,70 +162,6 @@ def lipschitz_constant(D, *, n_iter: int = 100, tol: float = 1e-7) -> float:
 
 
 # --------------------------------------------------------------------------- core
-@torch.no_grad()
-def _fista_core(Y: torch.Tensor, D: torch.Tensor, lam: float, *, positive: bool, max_iter: int,
-                tol: float, Z0: torch.Tensor | None, L: float, form: str, momentum: bool,
-                ) -> tuple[torch.Tensor, int]:
-    """FISTA/ISTA on validated tensors of one dtype and device; returns ``(Z, n_iter)``.
-
-    ``Y`` (B, m), ``D`` (m, N), ``Z0`` (B, N) or None; ``form`` is "factored" or "gram".
-    Works in preallocated buffers: ``Z`` (current iterate), ``Z_new``, ``X`` (extrapolated
-    point; ``Z`` itself without momentum), ``buf`` (gradient, then step difference) and, in
-    the factored form, the residual ``R`` (B, m).
-    """
-    B, N = Y.shape[0], D.shape[1]
-    step, thr = 1.0 / L, lam / L
-    Z = torch.zeros((B, N), dtype=Y.dtype, device=Y.device)
-    if Z0 is not None:
-        Z.copy_(Z0)
-    if B == 0:
-        return Z, 0
-    Z_new, buf = torch.empty_like(Z), torch.empty_like(Z)
-    X = Z.clone() if momentum else Z
-    if form == "gram":
-        G = D.T @ D  # (N, N)
-        DtY = Y @ D  # (B, N)
-    else:
-        D_T = D.T  # (N, m) view
-        R = torch.empty((B, D.shape[0]), dtype=Y.dtype, device=Y.device)
-    t = 1.0
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        # gradient of the smooth part at X, into buf
-        if form == "gram":
-            torch.matmul(X, G, out=buf)
-            buf.sub_(DtY)
-        else:
-            torch.matmul(X, D_T, out=R)
-            R.sub_(Y)
-            torch.matmul(R, D, out=buf)
-        # proximal gradient step into Z_new
-        torch.add(X, buf, alpha=-step, out=Z_new)
-        if positive:
-            Z_new.sub_(thr).clamp_(min=0.0)
-        else:  # soft threshold: v - clip(v, -thr, thr)
-            torch.clamp(Z_new, -thr, thr, out=buf)
-            Z_new.sub_(buf)
-        if momentum or tol > 0:
-            torch.sub(Z_new, Z, out=buf)  # z_{t+1} - z_t
-        stop = False
-        if tol > 0:
-            change = torch.linalg.vector_norm(buf, dim=1)
-            scale = torch.linalg.vector_norm(Z, dim=1).clamp_(min=_EPS)
-            stop = bool((change / scale).max() < tol)
-        if momentum:
-            t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-            torch.add(Z_new, buf, alpha=(t - 1.0) / t_new, out=X)
-            t = t_new
-            Z, Z_new = Z_new, Z
-        else:
-            Z, Z_new = Z_new, Z
-            X = Z
-        if stop:
-            break
-    return Z, n_iter
-
-
 def _resolve_form(form: str, m: int, n_components: int) -> str:
     if form == "auto":
         return "gram" if n_components < 2 * m else "factored"
@@ -235,11 +170,16 @@ def _resolve_form(form: str, m: int, n_components: int) -> str:
 
 def fista(Y, D, lam: float = 0.1, *, positive: bool = True, max_iter: int = 100,
           tol: float = 0.0, Z0=None, L: float | None = None, form: str = "auto",
-          momentum: bool = True, device=None, return_n_iter: bool = False):
+          momentum: bool = True, device=None, return_n_iter: bool = False,
+          restart: bool = False, working_set: bool = False, working_set_size: int = 16):
     """Solve one Lasso per row of ``Y`` with FISTA (or ISTA when ``momentum=False``).
 
     Objective per sample: ``0.5 * ||y - D z||^2 + lam * ||z||_1``, with ``z >= 0`` when
-    ``positive``. Step ``1 / L``.
+    ``positive``. Step ``1 / L``. With the defaults the iterates are the textbook ones (and
+    bit-for-bit those of earlier versions); ``restart`` / ``working_set`` switch to the faster
+    solvers of :mod:`csood._fista_fast` (same optimum, different iterates): to reach the
+    optimum quickly use e.g. ``fista(Y, D, tol=1e-5, max_iter=1000, working_set=True,
+    restart=True)``.
 
     Parameters
     ----------
@@ -271,6 +211,19 @@ def fista(Y, D, lam: float = 0.1, *, positive: bool = True, max_iter: int = 100,
         ``resolve_device("auto")``.
     return_n_iter : bool, default False
         Also return the number of iterations run.
+    restart : bool, default False
+        O'Donoghue--Candes gradient adaptive restart of the momentum, per sample. With
+        ``restart`` or ``working_set``, ``tol`` is tested per sample every 10 iterations
+        (converged samples are frozen and dropped from the batch) instead of on the maximum
+        over samples at every iteration.
+    working_set : bool, default False
+        Solve each sample on a working set of atoms (largest correlations), in the Gram form
+        of the set with its own (much smaller) Lipschitz constant, and grow it until the full
+        problem's optimality conditions hold (see :func:`csood._fista_fast.working_set`);
+        ``max_iter`` then bounds each working-set solve and ``n_iter`` is their sum. ``L`` and
+        ``form`` are not used.
+    working_set_size : int, default 16
+        Initial working-set size (>= 1); it doubles while a support fills over half of it.
 
     Returns
     -------
@@ -290,18 +243,33 @@ def fista(Y, D, lam: float = 0.1, *, positive: bool = True, max_iter: int = 100,
     form = check_choice("form", form, FORMS)
     momentum = check_bool("momentum", momentum)
     return_n_iter = check_bool("return_n_iter", return_n_iter)
+    restart = check_bool("restart", restart)
+    working_set = check_bool("working_set", working_set)
+    working_set_size = check_int("working_set_size", working_set_size, low=1)
     if L is not None:
         L = check_float("L", L, low=0.0, low_inclusive=False)
     dev = _compute_device(Y, device)
     dtype = _dtype_of(Y, D, Z0)
     Yt, Dt = _to_tensor(Y, dtype, dev), _to_tensor(D, dtype, dev)
     Z0t = None if Z0 is None else _to_tensor(Z0, dtype, dev)
-    if L is None:
+    if working_set and not bool(Dt.any()):
+        fail("D", "a matrix with at least one non-zero entry", "an all-zero matrix")
+    if L is None and not working_set:
         L = LIPSCHITZ_SAFETY * _top_eigenvalue(Dt, 100, 1e-7)
         if L == 0.0:
             fail("D", "a matrix with at least one non-zero entry", "an all-zero matrix")
-    Z, n_iter = _fista_core(Yt, Dt, lam, positive=positive, max_iter=max_iter, tol=tol, Z0=Z0t,
-                            L=L, form=_resolve_form(form, *D.shape), momentum=momentum)
+    if working_set:
+        Z, n_iter, _ = _fista_fast.working_set(
+            Yt, Dt, lam, positive=positive, max_iter=max_iter, tol=tol, Z0=Z0t,
+            size=working_set_size, restart=restart, momentum=momentum)
+    elif restart:
+        Z, n_iter = _fista_fast.full_problem(
+            Yt, Dt, lam, positive=positive, max_iter=max_iter, tol=tol, Z0=Z0t, L=L,
+            form=_resolve_form(form, *D.shape), restart=restart, momentum=momentum)
+    else:
+        Z, n_iter = _fista_core(Yt, Dt, lam, positive=positive, max_iter=max_iter, tol=tol,
+                                Z0=Z0t, L=L, form=_resolve_form(form, *D.shape),
+                                momentum=momentum)
     Z = _like(Z, Y)
     return (Z, n_iter) if return_n_iter else Z
 

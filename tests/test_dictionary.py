@@ -6,9 +6,9 @@ import torch
 
 import csood.dictionary as dictionary
 from csood.data import make_dataset
-from csood.dictionary import DLFISTA, dl_fista
+from csood.dictionary import DLFISTA, FastSchedule, dl_fista
 from csood.softplus_adam import softplus_adam, softplus_adam_codes
-from csood.metrics import dictionary_diagnostics
+from csood.metrics import dictionary_diagnostics, mcc_id
 from csood.solvers import fista, lasso_objective
 
 
@@ -159,6 +159,82 @@ def test_nan_input_rejected():
         dl_fista(Y, 2)
     with pytest.raises(ValueError, match="Y_train must be finite"):
         softplus_adam(Y, 2)
+
+
+# --------------------------------------------------------------------------- schedules
+def test_default_schedule_is_unchanged(ds):
+    """Stored from the code before the schedules existed (same call, one torch thread)."""
+    res = dl_fista(ds.train.Y[:300], 20, max_rounds=4, tol=0.0, seed=3, device="cpu")
+    D = res.dictionary.astype(np.float64)
+    np.testing.assert_allclose(D[:2, :4], [[0.159195483, 0.088905632, -0.471117556, 0.016270667],
+                                           [-0.012833218, -0.085784353, 0.107532389, -0.342004001]],
+                               atol=2e-6)
+    np.testing.assert_allclose(D[-1, -3:], [-0.352903932, -0.09346953, -0.06211115], atol=2e-6)
+    assert np.abs(D).sum() == pytest.approx(67.66556741070235, rel=1e-6)
+    assert res.codes.astype(np.float64).sum() == pytest.approx(407.2487058714032, rel=1e-5)
+    np.testing.assert_allclose(res.history["objective"], [0.4836455790201823, 0.3616795539855957,
+                               0.25216302275657654, 0.2307131439447403, 0.22165346145629883],
+                               rtol=1e-5)
+    assert "fista_iter" not in res.history
+    paper = dl_fista(ds.train.Y[:300], 20, max_rounds=4, tol=0.0, seed=3, device="cpu",
+                     schedule="paper")
+    np.testing.assert_array_equal(paper.dictionary, res.dictionary)
+
+
+@pytest.fixture(scope="module")
+def fitted_fast(ds, _single_thread):
+    return dl_fista(ds.train.Y, 50, seed=0, reference=ds.A, device="cpu", schedule="fast")
+
+
+def test_fast_schedule_matches_the_paper_schedule(ds, fitted, fitted_fast):
+    fast = fitted_fast
+    h = fast.history
+    assert fast.converged and h["fista_iter"][1] == 10 and h["fista_iter"][-1] == 100
+    assert h["fista_iter"] == sorted(h["fista_iter"])  # the inner iterations only grow
+    # far less coding work to a good dictionary (cosine 0.94; at n = 50, k = 3 the paper
+    # schedule ends at 0.952, so 0.95 lies in both schedules' slow final plateau)
+    first = lambda hist: next(r for r, c in zip(hist["round"], hist["mean_cosine"]) if c > 0.94)
+    assert sum(h["fista_iter"][:first(h) + 1]) < 0.25 * 100 * first(fitted.history)
+    cos = dictionary_diagnostics(fast.dictionary, ds.A)["mean_cosine"]
+    cos_paper = dictionary_diagnostics(fitted.dictionary, ds.A)["mean_cosine"]
+    assert cos > 0.95 and cos > cos_paper - 0.005
+    mcc = [mcc_id(ds.val.Z, fista(ds.val.Y, D, 0.1, max_iter=100, device="cpu"))
+           for D in (fast.dictionary, fitted.dictionary)]
+    assert mcc[0] > mcc[1] - 0.01
+
+
+def test_fast_end_point_is_a_fixed_point_of_the_paper_schedule(ds, fitted_fast):
+    D = fitted_fast.dictionary
+    again = dl_fista(ds.train.Y, 50, D_init=D, max_rounds=3, tol=0.0, device="cpu")
+    assert np.linalg.norm(again.dictionary - D) / np.linalg.norm(D) < 1e-3
+
+
+def test_fast_schedule_estimator_and_custom_schedule(ds):
+    est = DLFISTA(10, max_rounds=3, tol=0.0, device="cpu", schedule="fast").fit(ds.train.Y[:200])
+    assert est.get_params()["schedule"] == "fast" and est.history_["fista_iter"] == [0, 10, 10, 10]
+    res = dl_fista(ds.train.Y[:200], 10, max_rounds=3, tol=0.0, fista_iter=4, device="cpu",
+                   schedule=FastSchedule(start_iter=2, grow_below=1.0, extrapolation=0.0))
+    assert res.history["fista_iter"] == [0, 2, 4, 4]  # grows every round, capped at fista_iter
+
+
+@pytest.mark.parametrize("schedule, match", [
+    ("slow", "schedule must be one of"),
+    (None, "schedule must be one of"),
+])
+def test_bad_schedule(schedule, match):
+    with pytest.raises(ValueError, match=match):
+        dl_fista(np.ones((4, 3)), 2, schedule=schedule)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"start_iter": 0}, "start_iter must be"),
+    ({"growth": 1.0}, "growth must be"),
+    ({"grow_below": -1.0}, "grow_below must be"),
+    ({"extrapolation": 2.0}, "extrapolation must be"),
+])
+def test_bad_fast_schedule(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FastSchedule(**kwargs)
 
 
 # --------------------------------------------------------------------------- Softplus-Adam

@@ -374,3 +374,43 @@ def test_accuracy_uses_raw_codes_by_default_and_standardises_on_request():
         assert metrics.accuracy(X, y, standardize=standardize) == expected
     with pytest.raises(ValueError, match="standardize must be True or False"):
         metrics.accuracy(X, y, standardize="yes")
+
+
+# --------------------------------------------------------------------------- certified pruned matching
+def _pruned_sum(C):
+    from csood import _assign
+
+    r, c = _assign.max_weight_matching(C, dense_max_entries=0)  # force the pruned path
+    assert r.size == min(C.shape) == np.unique(c).size and (np.diff(r) > 0).all()
+    return C[r, c].sum()
+
+
+@pytest.mark.parametrize("shape", [(40, 40), (30, 70), (70, 30)])
+@pytest.mark.parametrize("kind", ["uniform", "ties", "sparse", "zero_rows"])
+def test_pruned_matching_equals_dense_hungarian(shape, kind):
+    rng = np.random.default_rng([*shape, ["uniform", "ties", "sparse", "zero_rows"].index(kind)])
+    C = rng.random(shape)
+    if kind == "ties":
+        C = np.round(3 * C) / 3
+    elif kind == "sparse":
+        C *= rng.random(shape) < 0.1
+    elif kind == "zero_rows":
+        C[::3] = 0.0  # constant columns correlate 0 with everything
+    assert _pruned_sum(C) == pytest.approx(hungarian_sum(C), abs=1e-10)
+
+
+def test_pruned_matching_survives_a_trap_for_top_k_pruning():
+    """Every row has the same 10 best columns; all but 10 rows must use a low-ranked entry,
+    and the best of those is hidden at a different rank in every row."""
+    rng = np.random.default_rng(17)
+    p, q = 60, 80
+    C = 0.01 * rng.random((p, q))
+    C[:, :10] = 0.9 + 0.01 * rng.random((p, 10))
+    for i in range(p):
+        C[i, 10 + (7 * i) % 70] = 0.5 + 0.001 * i  # rank 11 in its row, but unique column
+    assert _pruned_sum(C) == pytest.approx(hungarian_sum(C), abs=1e-10)
+    # a top-k restriction without certificate would miss them
+    top = np.argsort(-C, axis=1)[:, :10]
+    mask = np.zeros_like(C, dtype=bool)
+    np.put_along_axis(mask, top, True, axis=1)
+    assert hungarian_sum(np.where(mask, C, 0.0)) < hungarian_sum(C) - 1.0
