@@ -117,3 +117,24 @@ def table(rows: list[list], headers: list[str]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     line = lambda r: "| " + " | ".join(v.ljust(w) for v, w in zip(r, widths)) + " |"  # noqa: E731
     return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells])
+
+
+def cli(doc: str, quick_help: str):
+    """The argument parser every benchmark shares: ``--quick`` (smoke run) and ``--threads N``
+    (torch intra-op threads); a benchmark adds its own options, then calls :func:`parse`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    return parser
+
+
+def parse(parser, argv=None):
+    """Parse ``argv`` and apply ``--threads`` before anything is timed."""
+    import torch
+
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args

@@ -16,14 +16,12 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 import tracemalloc
 
 import numpy as np
-import torch
 
-from benchmarks._harness import machine, machine_name, measure, table, write_results
+from benchmarks._harness import (cli, machine, machine_name, measure, parse, table, write_results)
 from csood.data import make_dataset
 
 K = 10
@@ -70,12 +68,8 @@ def generate_with_memory(n_latents: int, n_samples: int) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: 10**5 samples, no file")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    parser = cli(__doc__, "smoke run: 10**5 samples, no file")
+    args = parse(parser, argv)
     big = 10**5 if args.quick else 10**6
     repeats = 1 if args.quick else 5
     n_loop = 500 if args.quick else 5000

@@ -25,13 +25,11 @@ intra-op threads, ``--device`` the device).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
-import torch
 
-from benchmarks._harness import machine, machine_name, sync, table, write_results
+from benchmarks._harness import (cli, machine, machine_name, parse, sync, table, write_results)
 from csood._device import resolve_device
 from csood.data import cs_bound, make_dataset
 from csood.dictionary import dl_fista
@@ -91,13 +89,9 @@ def rounds_to_cosine(ds, n: int, *, schedule: str, target: float, max_rounds: in
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: fewer rounds, no file")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser = cli(__doc__, "smoke run: fewer rounds, no file")
     parser.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'auto'")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse(parser, argv)
     device = str(resolve_device(args.device))
     warmup, repeats = (1, 2) if args.quick else (2, 5)
     max_rounds = 40 if args.quick else 1000

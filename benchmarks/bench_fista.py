@@ -22,14 +22,13 @@ no file; ``--threads N``).
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import numpy as np
 import torch
 
-from benchmarks._harness import (machine, machine_name, matmul_peak_gflops, measure, table,
-                                 write_results)
+from benchmarks._harness import (cli, machine, machine_name, matmul_peak_gflops, measure, parse, table,
+                                  write_results)
 from csood.data import cs_bound, make_dataset
 from csood.solvers import fista, lasso_objective, lipschitz_constant
 
@@ -113,13 +112,9 @@ def run_case(n: int, n_samples: int, repeats: int, sklearn_10k: bool) -> tuple[d
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: n <= 1000, 500 samples")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser = cli(__doc__, "smoke run: n <= 1000, 500 samples")
     parser.add_argument("--sklearn-10k", action="store_true", help="scikit-learn at n = 10,000 too")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse(parser, argv)
     ns, n_samples, repeats = ((100, 1000), 500, 1) if args.quick else ((100, 1000, 10_000), 2500, 3)
     peak = matmul_peak_gflops()
     print(f"matmul peak: {peak:.1f} GFLOP/s", flush=True)

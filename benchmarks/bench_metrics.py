@@ -18,14 +18,12 @@ AUC. The two values must agree (to 1e-10); the ratio baseline / library is repor
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
-from benchmarks._harness import machine, machine_name, measure, table, write_results
+from benchmarks._harness import (cli, machine, machine_name, measure, parse, table, write_results)
 from csood import metrics
 from csood.data import make_dataset
 from csood.probes import LinearProbe
@@ -106,13 +104,9 @@ def inputs(n):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: n = 1,000, no file")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser = cli(__doc__, "smoke run: n = 1,000, no file")
     parser.add_argument("--no-baseline", action="store_true", help="time the library only")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse(parser, argv)
     n = 1000 if args.quick else 10_000
     repeats = 1 if args.quick else 3
     ds, Z, labels, codes, D = inputs(n)

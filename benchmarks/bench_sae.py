@@ -20,14 +20,13 @@ that writes nothing; ``--threads N``: ``torch.set_num_threads(N)`` first).
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmarks._harness import machine, machine_name, measure, table, write_results
+from benchmarks._harness import (cli, machine, machine_name, measure, parse, table, write_results)
 from csood.data import cs_bound, make_dataset
 from csood.saes import SAE_VARIANTS, train_sae, train_saes
 
@@ -147,12 +146,8 @@ def per_epoch(train, epochs: int, repeats: int, device) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: n = 100, fewer epochs")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    parser = cli(__doc__, "smoke run: n = 100, fewer epochs")
+    args = parse(parser, argv)
     sizes = (100,) if args.quick else (100, 1000)
     epochs, repeats = (2, 1) if args.quick else (5, 3)
     n_seeds = 2 if args.quick else 4
