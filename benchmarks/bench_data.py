@@ -21,7 +21,7 @@ import tracemalloc
 
 import numpy as np
 
-from benchmarks._harness import (cli, machine, machine_name, measure, parse, table, write_results)
+from benchmarks._harness import cli, machine, machine_name, measure, parse, table, write_results
 from csood.data import make_dataset
 
 K = 10

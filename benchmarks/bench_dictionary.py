@@ -29,7 +29,7 @@ import statistics
 import time
 
 
-from benchmarks._harness import (cli, machine, machine_name, parse, sync, table, write_results)
+from benchmarks._harness import cli, machine, machine_name, parse, sync, table, write_results
 from csood._device import resolve_device
 from csood.data import cs_bound, make_dataset
 from csood.dictionary import dl_fista

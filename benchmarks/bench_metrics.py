@@ -23,7 +23,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
-from benchmarks._harness import (cli, machine, machine_name, measure, parse, table, write_results)
+from benchmarks._harness import cli, machine, machine_name, measure, parse, table, write_results
 from csood import metrics
 from csood.data import make_dataset
 from csood.probes import LinearProbe

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmarks._harness import (cli, machine, machine_name, measure, parse, table, write_results)
+from benchmarks._harness import cli, machine, machine_name, measure, parse, table, write_results
 from csood.data import cs_bound, make_dataset
 from csood.saes import SAE_VARIANTS, train_sae, train_saes
 

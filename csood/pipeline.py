@@ -163,15 +163,16 @@ def check_sync(root: str | os.PathLike | None = None) -> list[str]:
         if not executed.exists():
             problems.append(f"{executed} is missing: run `make chapter NAME={name}`.")
             continue
+        nb = nbformat.read(executed, as_version=4)
         src = _cells(jupytext.read(root / "notebooks" / f"{name}.md"))
-        out = _cells(nbformat.read(executed, as_version=4))
+        out = _cells(nb)
         if src != out:
             first = next((i for i, (a, b) in enumerate(zip(src, out)) if a != b), min(len(src), len(out)))
             problems.append(
                 f"{executed} differs from notebooks/{name}.md (first at cell {first}; "
                 f"{len(src)} source cells vs {len(out)} executed): re-execute with `make chapter NAME={name}`."
             )
-        for cell in nbformat.read(executed, as_version=4).cells:
+        for cell in nb.cells:
             if cell.cell_type == "code" and cell.source.strip() and cell.get("execution_count") is None:
                 problems.append(f"{executed} has a code cell that was never executed.")
                 break

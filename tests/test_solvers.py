@@ -8,16 +8,13 @@ from sklearn.linear_model import Lasso
 from csood.solvers import (FISTA, LIPSCHITZ_SAFETY, fista, ista, lasso_objective,
                            lipschitz_constant)
 
+from _lasso import random_problem  # tests/ is on sys.path under pytest
+
 LAM = 0.1
 
 
 def _problem(m, n, n_samples, seed, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    D = rng.standard_normal((m, n))
-    D /= np.linalg.norm(D, axis=0)
-    Z = np.where(rng.random((n_samples, n)) < 0.1, rng.random((n_samples, n)), 0.0)
-    Y = Z @ D.T + 0.05 * rng.standard_normal((n_samples, m))
-    return Y.astype(dtype), D.astype(dtype)
+    return random_problem(m, n, n_samples, seed, density=0.1, dtype=dtype)
 
 
 def _sklearn_optimum(Y, D, lam, positive):
