@@ -70,9 +70,10 @@ def _linear_probe(dataset, params, *, seed, device):
 
 @register("dl_fista", version=1,
           defaults={"n_components": None, "lam": 0.1, "max_rounds": 1000, "fista_iter": 100,
-                    "tol": 1e-5, "eps": 1e-6, "infer_iter": 100},
+                    "tol": 1e-5, "eps": 1e-6, "infer_iter": 100, "schedule": "paper"},
           checks={"n_components": _optional(Int(low=1)), "lam": _NONNEG, "max_rounds": Int(low=1),
-                  "fista_iter": Int(low=1), "tol": _NONNEG, "eps": _POS, "infer_iter": Int(low=1)})
+                  "fista_iter": Int(low=1), "tol": _NONNEG, "eps": _POS, "infer_iter": Int(low=1),
+                  "schedule": lambda name, v: check_choice(name, v, ("paper", "fast"))})
 def _dl_fista(dataset, params, *, seed, device):
     """DL-FISTA on the train split, then FISTA codes for val and OOD on the final dictionary."""
     from .dictionary import dl_fista
@@ -80,7 +81,7 @@ def _dl_fista(dataset, params, *, seed, device):
 
     res = dl_fista(dataset.train.Y, params["n_components"] or dataset.n_latents, lam=params["lam"],
                    max_rounds=params["max_rounds"], fista_iter=params["fista_iter"], tol=params["tol"],
-                   eps=params["eps"], seed=seed, device=device)
+                   eps=params["eps"], schedule=params["schedule"], seed=seed, device=device)
     D = np.asarray(res.dictionary)
     codes = {"train": np.asarray(res.codes)}
     codes.update(_codes(lambda Y: fista(Y, D, params["lam"], max_iter=params["infer_iter"], device=device),

@@ -17,7 +17,8 @@ from typing import Any, Callable
 from ._device import resolve_device
 from ._validation import check_choice, check_float, check_int, fail
 
-__all__ = ["Int", "Float", "Choice", "IntList", "FloatList", "Device", "SCHEMAS", "validate"]
+__all__ = ["Int", "Float", "Choice", "IntList", "FloatList", "MethodList", "Str", "Device", "SCHEMAS",
+           "validate"]
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,48 @@ class Device:
         return value
 
 
+@dataclass(frozen=True)
+class MethodList:
+    """A non-empty list of distinct method names from :data:`csood.sweeps.METHODS`."""
+
+    def __call__(self, name, value):
+        from .sweeps import METHODS
+
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or len(value) == 0:
+            fail(name, "a non-empty list of method names", value)
+        out = [check_choice(f"{name}[{i}]", v, METHODS) for i, v in enumerate(value)]
+        if len(set(out)) != len(out):
+            fail(name, "a list without repeated methods", value)
+        return out
+
+
+@dataclass(frozen=True)
+class Str:
+    """A non-empty string."""
+
+    def __call__(self, name, value):
+        if not isinstance(value, str) or not value:
+            fail(name, "a non-empty string", value)
+        return value
+
+
 SEED = Int(low=0)
+#: Parameters shared by the sweep chapters (phase transition, scaling).
+_SWEEP = {
+    "seed": SEED,
+    "n_seeds": Int(low=1),
+    "methods": MethodList(),
+    "lam": Float(0.0, low_inclusive=False),
+    "sae_epochs": Int(low=1),
+    "dl_max_rounds": Int(low=1),
+    "dl_schedule": Choice(("paper", "fast")),
+    "lista_epochs": Int(low=1),
+    "softplus_steps": Int(low=1),
+    "results_dir": Str(),
+    "missing": Choice(("compute", "skip")),
+    "paper_results": Choice(("show", "hide")),
+    "device": Device(),
+}
 
 #: chapter name -> {parameter: check}. A chapter may add cross-parameter checks in CHECKS.
 SCHEMAS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
@@ -109,6 +151,25 @@ SCHEMAS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
         "n_m_values": Int(low=2),
         "device": Device(),
     },
+    "phase_transition": {
+        "n_latents": IntList(Int(low=2)),
+        "k": IntList(Int(low=1)),
+        "c": FloatList(Float(0.0, low_inclusive=False)),
+        "n_samples": Int(low=20),
+        **_SWEEP,
+    },
+    "scaling": {
+        "vary_n": IntList(Int(low=2)),
+        "vary_n_samples": Int(low=20),
+        "vary_samples": IntList(Int(low=20)),
+        "vary_samples_n": Int(low=2),
+        "vary_k": IntList(Int(low=1)),
+        "vary_k_n": Int(low=2),
+        "vary_k_samples": Int(low=20),
+        "k": Int(low=1),
+        "c": Float(0.0, low_inclusive=False),
+        **_SWEEP,
+    },
 }
 
 def _check_theory(p: dict) -> None:
@@ -119,8 +180,33 @@ def _check_theory(p: dict) -> None:
         fail("rip_k", f"an integer with 0 < rip_k < rip_n_latents (= {p['rip_n_latents']})", p["rip_k"])
 
 
+def _check_phase_transition(p: dict) -> None:
+    from .sweeps import phase_grid
+
+    phase_grid(p["n_latents"], p["k"], p["c"], n_samples=p["n_samples"])
+
+
+def _check_scaling(p: dict) -> None:
+    from .data import check_data_config
+
+    def check(where, n, k, n_samples):
+        try:
+            check_data_config(n, k, n_samples=n_samples, c=p["c"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
+    for i, n in enumerate(p["vary_n"]):
+        check(f"vary_n[{i}] = {n} with k = {p['k']}", n, p["k"], p["vary_n_samples"])
+    for i, n_samples in enumerate(p["vary_samples"]):
+        check(f"vary_samples[{i}] = {n_samples}", p["vary_samples_n"], p["k"], n_samples)
+    for i, k in enumerate(p["vary_k"]):
+        check(f"vary_k[{i}] = {k} with vary_k_n = {p['vary_k_n']}", p["vary_k_n"], k, p["vary_k_samples"])
+
+
 #: chapter name -> callable(params dict) raising ValueError on inconsistent combinations.
-CHECKS: dict[str, Callable[[dict], None]] = {"theory": _check_theory}
+CHECKS: dict[str, Callable[[dict], None]] = {"theory": _check_theory,
+                                             "phase_transition": _check_phase_transition,
+                                             "scaling": _check_scaling}
 
 
 def validate(chapter: str, **params: Any) -> dict:
