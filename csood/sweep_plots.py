@@ -79,33 +79,53 @@ def plot_metric_lines(ax, rows: Sequence[dict], x: str, metric: str, *, methods:
 
 def facet_figure(rows: Sequence[dict], x: str, metrics: Sequence[str], *, methods: Sequence[str],
                  facet: str | None = None, facet_label=str, xlabel: str | None = None,
-                 log_x: bool = False, panel_size=(3.0, 2.4)):
+                 log_x: bool = False, panel_size=(3.0, 2.4), title: str | None = None,
+                 wrap: int = 4):
     """Grid of panels: one row per metric and one column per value of ``facet``; without a
-    facet, the metrics side by side in one row (each panel with its own y axis).
+    facet, the metrics side by side in one row (each panel with its own y axis). With one
+    metric and more than ``wrap`` facets, the facets wrap into rows of ``wrap`` panels.
 
     Returns
     -------
     fig, axes
-        ``axes`` of shape (len(metrics), n_facets), or (1, len(metrics)) without ``facet``.
+        ``axes`` of shape (len(metrics), n_facets); (1, len(metrics)) without ``facet``;
+        (n_rows, wrap) when wrapped (unused panels hidden). ``title`` (e.g. the profile and
+        seed count) goes above the panels.
     """
     import matplotlib.pyplot as plt
 
     facets = sorted({r[facet] for r in rows}) if facet else [None]
-    shape = (len(metrics), len(facets)) if facet else (1, len(metrics))
-    fig, axes = plt.subplots(*shape, squeeze=False, sharex="col" if facet else "all",
+    wrapped = facet is not None and len(metrics) == 1 and len(facets) > wrap
+    if wrapped:
+        shape = (-(-len(facets) // wrap), wrap)
+    else:
+        shape = (len(metrics), len(facets)) if facet else (1, len(metrics))
+    fig, axes = plt.subplots(*shape, squeeze=False, sharex=False if wrapped else ("col" if facet else "all"),
                              sharey="row" if facet else False,
                              figsize=(panel_size[0] * shape[1] + 0.6, panel_size[1] * shape[0]))
+    panels = []
     for j, f in enumerate(facets):
         sub = [r for r in rows if facet is None or r[facet] == f]
         for i, metric in enumerate(metrics):
-            ax = axes[i, j] if facet else axes[0, i]
+            if wrapped:
+                ax, first_col, bottom = axes.flat[j], j % wrap == 0, True
+            elif facet:
+                ax, first_col, bottom = axes[i, j], j == 0, i == len(metrics) - 1
+            else:
+                ax, first_col, bottom = axes[0, i], True, True
             plot_metric_lines(ax, sub, x, metric, methods=methods, log_x=log_x)
-            if facet and j:
+            panels.append(ax)
+            if not first_col:
                 ax.set_ylabel("")
-            if i == 0 and facet:
+            if facet and (wrapped or i == 0):
                 ax.set_title(facet_label(f), fontsize=10)
-            if i == len(metrics) - 1 or not facet:
+            if bottom:
                 ax.set_xlabel(xlabel or x)
+    for ax in axes.flat:
+        if ax not in panels:
+            ax.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=10, color="0.3")
     legend_below(fig, axes)
     return fig, axes
 

@@ -24,7 +24,8 @@ from .store import ResultStore
 
 __all__ = ["METHODS", "METRICS", "phase_m", "phase_grid", "vary_grid", "method_overrides",
            "seed_list", "repo_root", "results_path", "run_or_load", "missing_by_method", "transition_point",
-           "total_seconds", "grid_cells", "with_derived", "select"]
+           "total_seconds", "grid_cells", "with_derived", "select", "chapter_grids",
+           "chapter_cells", "SWEEP_CHAPTERS", "profile_label"]
 
 #: The methods of the sweeps, in the order the chapters show them.
 METHODS = ("fista_oracle", "dl_fista", "softplus_adam", "lista", "sae_relu", "sae_topk",
@@ -210,3 +211,53 @@ def select(records: Iterable[Mapping], data_grid: Sequence[Mapping]) -> list[dic
     entry gives (e.g. one section of a chapter out of all its records)."""
     return [r for r in records
             if any(all(r["data"].get(k) == v for k, v in g.items()) for g in data_grid)]
+
+
+#: Chapters built from sweeps, with the sections of their data grids.
+SWEEP_CHAPTERS = {"phase_transition": ("phase",), "scaling": ("n_latents", "n_samples", "k")}
+
+
+def chapter_grids(chapter: str, Q: Mapping) -> dict[str, list[dict]]:
+    """Data grids of a sweep chapter, by section, from its validated parameters ``Q``
+    (:func:`csood.params.validate`): ``{"phase": ...}`` for the phase transition;
+    ``{"n_latents", "n_samples", "k"}`` for scaling."""
+    check_choice("chapter", chapter, tuple(SWEEP_CHAPTERS))
+    if chapter == "phase_transition":
+        return {"phase": phase_grid(Q["n_latents"], Q["k"], Q["c"], n_samples=Q["n_samples"])}
+    return {"n_latents": vary_grid("n_latents", Q["vary_n"], k=Q["k"], n_samples=Q["vary_n_samples"], c=Q["c"]),
+            "n_samples": vary_grid("n_samples", Q["vary_samples"], n_latents=Q["vary_samples_n"], k=Q["k"],
+                                   c=Q["c"]),
+            "k": vary_grid("k", Q["vary_k"], n_latents=Q["vary_k_n"], n_samples=Q["vary_k_samples"], c=Q["c"])}
+
+
+def chapter_cells(chapter: str, Q: Mapping, methods: Sequence[str] | None = None):
+    """``(grids, cells)`` of a sweep chapter: :func:`chapter_grids` and every (data config,
+    method, seed) cell (experiment name = chapter; configurations shared between sections are
+    one cell). ``methods`` restricts ``Q["methods"]``."""
+    grids = chapter_grids(chapter, Q)
+    methods = [m for m in Q["methods"] if methods is None or m in methods]
+    if not methods:
+        fail("methods", f"a non-empty subset of {Q['methods']}", methods)
+    overrides = method_overrides(methods, lam=Q["lam"], sae_epochs=Q["sae_epochs"],
+                                 dl_max_rounds=Q["dl_max_rounds"], dl_schedule=Q["dl_schedule"],
+                                 lista_epochs=Q["lista_epochs"], softplus_steps=Q["softplus_steps"])
+    data = [g for grid in grids.values() for g in grid]
+    return grids, grid_cells(chapter, data, methods, seed_list(Q["seed"], Q["n_seeds"]), overrides)
+
+
+def profile_label(chapter: str, Q: Mapping, records: Sequence[Mapping] = ()) -> str:
+    """Which profile the validated parameters ``Q`` are ("quick profile", "paper profile" or
+    "custom parameters"), with the number of seeds in ``records``, for figure titles."""
+    from .params import validate
+    from .pipeline import PROFILES, load_profile
+
+    name = "custom parameters"
+    for profile in PROFILES:
+        try:
+            if validate(chapter, **load_profile(chapter, profile, root=repo_root())) == dict(Q):
+                name = f"{profile} profile"
+                break
+        except (ValueError, OSError):
+            continue
+    seeds = sorted({r["seed"] for r in records})
+    return f"{name}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}" if records else name
