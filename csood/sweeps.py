@@ -25,7 +25,7 @@ from .store import ResultStore
 __all__ = ["METHODS", "METRICS", "phase_m", "phase_grid", "vary_grid", "method_overrides",
            "seed_list", "repo_root", "results_path", "run_or_load", "missing_by_method", "transition_point",
            "total_seconds", "grid_cells", "with_derived", "select", "chapter_grids",
-           "chapter_cells", "SWEEP_CHAPTERS", "profile_label"]
+           "chapter_cells", "SWEEP_CHAPTERS", "profile_label", "endpoints"]
 
 #: The methods of the sweeps, in the order the chapters show them.
 METHODS = ("fista_oracle", "dl_fista", "softplus_adam", "lista", "sae_relu", "sae_topk",
@@ -261,3 +261,14 @@ def profile_label(chapter: str, Q: Mapping, records: Sequence[Mapping] = ()) -> 
             continue
     seeds = sorted({r["seed"] for r in records})
     return f"{name}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}" if records else name
+
+
+def endpoints(rows: Sequence[Mapping], method: str, *, x: str, group: str, metric: str) -> dict:
+    """``{group value: (mean metric at the smallest x, at the largest x)}`` of one method, from
+    :func:`csood.store.aggregate` rows (e.g. a method's OOD MCC at the fewest and the most
+    measurements, per (n, k))."""
+    out: dict = {}
+    for r in sorted((r for r in rows if r["method"] == method), key=lambda r: r[x]):
+        lo = out.get(r[group], (r[f"{metric}_mean"], None))[0]
+        out[r[group]] = (lo, r[f"{metric}_mean"])
+    return out

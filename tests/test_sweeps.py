@@ -129,6 +129,12 @@ def test_with_derived_and_aggregation_by_grid_value():
     assert sweeps.total_seconds(recs) == pytest.approx(4 * 1.5)
 
 
+def test_endpoints_per_group():
+    rows = [{"method": "a", "g": 1, "x": x, "v_mean": v} for x, v in ((3, 0.3), (1, 0.1), (2, 0.2))]
+    rows += [{"method": "a", "g": 2, "x": 5, "v_mean": 0.5}, {"method": "b", "g": 1, "x": 9, "v_mean": 0.9}]
+    assert sweeps.endpoints(rows, "a", x="x", group="g", metric="v") == {1: (0.1, 0.3), 2: (0.5, 0.5)}
+
+
 def test_transition_point_interpolates():
     assert sweeps.transition_point([1, 2, 3], [0.5, 0.7, 1.0], 0.9) == pytest.approx(2 + 0.2 / 0.3)
     assert sweeps.transition_point([1, 2], [0.95, 1.0], 0.9) == 1.0
