@@ -128,8 +128,11 @@ def _register_sae(variant: str, extra: dict | None = None):
                                  device=device, **p)
         D, b = sae_decoder(sae), sae_decoder_bias(sae)
         codes = _codes(lambda Y: sae_codes(sae, Y), dataset)
+        # the encoder's parameters too, so that a stored SAE can be rebuilt (csood.decompositions)
+        encoder = {f"state_{name}": p[0].detach().cpu().numpy() for name, p in sae.named_parameters()
+                   if name not in ("W_dec_NMF", "b_dec_NM")}
         return MethodOutput(codes, D, info={"final_loss": history["loss"][-1]},
-                            artifacts={"decoder": D, "decoder_bias": b})
+                            artifacts={"decoder": D, "decoder_bias": b, **encoder})
 
     _sae.__doc__ = f"SAE ({variant}) trained on the train split; its encoder gives every split's codes."
     return _sae

@@ -172,6 +172,41 @@ SCHEMAS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
     },
 }
 
+def _sae_list(name, value):
+    """A non-empty list of distinct SAE method names (``csood.catalog.SAE_METHODS``)."""
+    from .catalog import SAE_METHODS
+
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or len(value) == 0:
+        fail(name, "a non-empty list of SAE method names", value)
+    out = [check_choice(f"{name}[{i}]", v, SAE_METHODS) for i, v in enumerate(value)]
+    if len(set(out)) != len(out):
+        fail(name, "a list without repeated methods", value)
+    return out
+
+
+SCHEMAS["controlled_decompositions"] = {
+    "n_latents": IntList(Int(low=2)),
+    "k": Int(low=1),
+    "c": Float(0.0, low_inclusive=False),
+    "n_samples": Int(low=20),
+    "seed": SEED,
+    "n_seeds": Int(low=1),
+    "saes": _sae_list,
+    "lam": Float(0.0, low_inclusive=False),
+    "lam_grid": FloatList(Float(0.0, low_inclusive=False)),
+    "iteration_grid": IntList(Int(low=1)),
+    "sae_epochs": Int(low=1),
+    "sae_history_every": Int(low=1),
+    "dl_max_rounds": Int(low=1),
+    "dl_round_grid": IntList(Int(low=0)),
+    "dl_schedule": Choice(("paper", "fast")),
+    "results_dir": Str(),
+    "missing": Choice(("compute", "skip")),
+    "paper_results": Choice(("show", "hide")),
+    "device": Device(),
+}
+
+
 def _check_theory(p: dict) -> None:
     from .data import check_data_config
 
@@ -203,10 +238,23 @@ def _check_scaling(p: dict) -> None:
         check(f"vary_k[{i}] = {k} with vary_k_n = {p['vary_k_n']}", p["vary_k_n"], k, p["vary_k_samples"])
 
 
+def _check_controlled_decompositions(p: dict) -> None:
+    from .data import check_data_config
+
+    for i, n in enumerate(p["n_latents"]):
+        try:
+            check_data_config(n, p["k"], n_samples=p["n_samples"], c=p["c"])
+        except ValueError as exc:
+            raise ValueError(f"n_latents[{i}] = {n} with k = {p['k']}: {exc}") from None
+    if max(p["dl_round_grid"]) > p["dl_max_rounds"]:
+        fail("dl_round_grid", f"rounds <= dl_max_rounds (= {p['dl_max_rounds']})", p["dl_round_grid"])
+
+
 #: chapter name -> callable(params dict) raising ValueError on inconsistent combinations.
 CHECKS: dict[str, Callable[[dict], None]] = {"theory": _check_theory,
                                              "phase_transition": _check_phase_transition,
                                              "scaling": _check_scaling}
+CHECKS["controlled_decompositions"] = _check_controlled_decompositions
 
 
 def validate(chapter: str, **params: Any) -> dict:

@@ -36,7 +36,10 @@ def test_every_method_returns_codes_for_every_split(tiny, name):
     if out.dictionary is not None:
         assert out.dictionary.shape == (tiny.m, width)
     if name in SAE_METHODS:
-        assert set(out.artifacts) == {"decoder", "decoder_bias"}
+        # decoder, its bias and the other parameters (to rebuild the SAE from the store)
+        assert {"decoder", "decoder_bias"} <= set(out.artifacts)
+        assert all(a in {"decoder", "decoder_bias"} or a.startswith("state_") for a in out.artifacts)
+        assert ("state_W_enc_NFM" in out.artifacts) == (name != "sae_mp")
         np.testing.assert_allclose(np.linalg.norm(out.artifacts["decoder"], axis=0), 1.0, atol=1e-4)
 
 
