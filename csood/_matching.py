@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
+from csood._assignment import assign_sparse
 from csood._validation import fail
 
 #: Below this fraction of non-zero entries a side is multiplied as a sparse matrix.
@@ -125,6 +126,50 @@ def abs_corr(X, Y):
     return C
 
 
+def sparse_abs_corr(X, Y):
+    """|Pearson| of two sparse matrices as stored co-occurrence entries plus a rank-one rest.
+
+    Two columns that are never non-zero on the same sample have ``sum_s x_s y_s = 0``, so
+    their correlation is exactly ``-n mean_x mean_y / (norm_x norm_y)``: ``|corr| = a_i b_j``
+    with ``a = sqrt(n) |mean| / norm`` per side (``norm`` of the centred column).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, p)
+    Y : ndarray of shape (n_samples, q)
+        Varying columns only (``norm > 0``).
+
+    Returns
+    -------
+    S : scipy.sparse.csr_matrix of shape (p, q)
+        ``|corr|`` (clipped to 1) on the pairs that are non-zero together on some sample.
+    a : ndarray of shape (p,)
+    b : ndarray of shape (q,)
+    """
+    n = X.shape[0]
+    Xs, Ys = sp.csc_matrix(X), sp.csc_matrix(Y)
+    mx, my = np.asarray(Xs.sum(axis=0)).ravel() / n, np.asarray(Ys.sum(axis=0)).ravel() / n
+    nx, ny = _centred_norm(Xs, mx), _centred_norm(Ys, my)
+    S = (Xs.T @ Ys).tocsr()
+    S.sum_duplicates()
+    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    S.data = np.minimum(np.abs((S.data - n * mx[rows] * my[S.indices]) / (nx[rows] * ny[S.indices])), 1.0)
+    root = np.sqrt(n)
+    return S, root * np.abs(mx) / nx, root * np.abs(my) / ny
+
+
+def _centred_norm(Xs, mean):
+    """Euclidean norm of the centred columns of a CSC matrix, shape (p,)."""
+    n, p = Xs.shape
+    counts = np.diff(Xs.indptr)
+    col = np.repeat(np.arange(p), counts)
+    return np.sqrt(np.bincount(col, weights=(Xs.data - mean[col]) ** 2, minlength=p) + (n - counts) * mean**2)
+
+
+def sparse_pair(X, Y):
+    """Whether the correlation of ``X`` and ``Y`` should take the sparse rank-one route."""
+    return max(np.count_nonzero(X) / max(X.size, 1), np.count_nonzero(Y) / max(Y.size, 1)) < SPARSE_DENSITY
+
 def hungarian(C):
     """Maximum-weight one-to-one matching on a (p, q) weight matrix (rectangular allowed).
 
@@ -161,9 +206,21 @@ def match_columns(T, K):
         Number of varying columns of ``T``.
     """
     it, ik = varying_columns(T), varying_columns(K)
-    C = abs_corr(_columns(T, it), _columns(K, ik))
+    r, c, corr = _match(_columns(T, it), _columns(K, ik))
+    return it[r], ik[c], corr, it.size
+
+
+def _match(X, Y):
+    """Hungarian matching on ``|corr(X, Y)|`` (varying columns): ``(rows, cols, corr)``.
+
+    Two sparse sides take the exact sparse route of :mod:`csood._assignment` (co-occurrence
+    entries plus a rank-one background, certified optimal), others the dense solver.
+    """
+    if X.shape[1] and Y.shape[1] and sparse_pair(X, Y):
+        return assign_sparse(*sparse_abs_corr(X, Y))
+    C = abs_corr(X, Y)
     r, c = hungarian(C)
-    return it[r], ik[c], C[r, c], it.size
+    return r, c, C[r, c]
 
 
 def _noise(rng, n_samples, n_columns):
@@ -218,9 +275,8 @@ def mcc_ood_core(T, K, seed):
     Kv = _columns(Kv, varying_columns(Kv))  # constant ones weigh 0: drop, keep it rectangular
     if q < p:
         Kv = np.hstack([Kv, _noise(np.random.default_rng(seed), n, p - q)])
-    C = abs_corr(_columns(T, it), Kv)
-    r, c = hungarian(C)
-    return float(C[r, c].sum() / p)
+    _, _, corr = _match(_columns(T, it), Kv)
+    return float(corr.sum() / p)
 
 
 def abs_cosine(A, D):
