@@ -6,7 +6,9 @@ best codes). :func:`max_weight_matching` solves the same problem exactly as foll
 
 1. Solve the problem restricted to a small candidate edge set ``E`` with the sparse
    Jonker-Volgenant solver :func:`scipy.sparse.csgraph.min_weight_full_bipartite_matching`
-   (``E`` always contains the edges ``(i, i)``, so a full matching exists).
+   (row ``i`` also gets a private dummy column of weight 0, so a full matching always exists;
+   weights being >= 0, this does not change the optimum: rows left on dummies finally take
+   unused columns, which can only add weight).
 2. Compute dual variables for that matching. With ``p <= q`` rows and columns, every row matched,
    the linear-programming dual is ``min sum(u) + sum(v)`` subject to ``u_i + v_j >= w_ij`` and
    ``v >= 0``. Setting ``u_i = w_{i,M(i)} - v_{M(i)}``, the constraints on ``E`` become the
@@ -173,13 +175,13 @@ class SparseRankOneWeights:
         optimal pairing of a purely rank-one block. Returns ``(rows, cols)``.
         """
         p, q = self.shape
+        real = match >= 0
         key = np.arange(p) * q + match
-        pos = np.minimum(np.searchsorted(self.keys, key), max(self.keys.size - 1, 0))
-        background = self.keys[pos] != key if self.keys.size else np.ones(p, bool)
+        background = ~real | ~_member(key, self.keys)
         rows = np.union1d(weak, np.flatnonzero(background))
         free = np.ones(q, bool)
-        free[match] = False
-        free[match[rows]] = True
+        free[match[real]] = False
+        free[match[rows][real[rows]]] = True
         cols = np.flatnonzero(free)
         ra = rows[np.argsort(-self.a[rows], kind="stable")]
         cb = cols[np.argsort(-self.b[cols], kind="stable")]
@@ -308,6 +310,17 @@ def _select(r, c, s, k_row, k_col):
     return r[keep], c[keep]
 
 
+def _complete(match, q):
+    """Give rows on dummy columns (``match >= q``) the unused real columns, in order (p,)."""
+    match = match.astype(np.intp)
+    on_dummy = match >= q
+    if on_dummy.any():
+        used = np.zeros(q, bool)
+        used[match[~on_dummy]] = True
+        match[on_dummy] = np.flatnonzero(~used)[: on_dummy.sum()]
+    return match
+
+
 def _duals(rows, cols, w, indptr, match, p, q):
     """Least dual ``v >= 0`` (q,) and ``u`` (p,) for a matching optimal on the candidate edges.
 
@@ -366,33 +379,43 @@ def max_weight_matching(weights, max_rounds=100):
     """
     p, q = weights.shape
     r0, c0 = weights.initial(TOP_K)
-    keys = _sorted_unique(np.concatenate([r0 * q + c0, np.arange(p) * (q + 1)]))  # (i, i): full matching
+    keys = _sorted_unique(r0 * q + c0)
+    dummy = np.arange(p)
     for _ in range(max_rounds):
         rows, cols = keys // q, keys % q
         w = weights.values(rows, cols)
+        # row i may also take a dummy column q + i of weight 0: a full matching always exists
+        # and, weights being >= 0, the optimum is unchanged (see the module docstring)
+        rows = np.concatenate([rows, dummy])
+        cols = np.concatenate([cols, q + dummy])
+        w = np.concatenate([w, np.zeros(p)])
+        order = np.argsort(rows, kind="stable")
+        rows, cols, w = rows[order], cols[order], w[order]
         # positive costs (the solver needs non-zero weights; its ``maximize=True`` can loop
         # forever on ties in scipy 1.17): minimise ``top + 1 - w`` over full matchings
         cost = (float(w.max()) + 1.0) - w
-        G = sp.csr_matrix((cost, cols, np.searchsorted(rows, np.arange(p + 1))), shape=(p, q))
+        indptr = np.searchsorted(rows, np.arange(p + 1))
+        G = sp.csr_matrix((cost, cols, indptr), shape=(p, q + p))
         _, match = min_weight_full_bipartite_matching(G)
-        duals = _duals(rows, cols, w, G.indptr, match, p, q)
+        duals = _duals(rows, cols, w, indptr, match, p, q + p)
         if duals is None:  # pragma: no cover
             break
         u, v = duals
-        free = np.ones(q, bool)
+        free = np.ones(q + p, bool)
         free[match] = False
-        if np.any(v[free] > 10 * TOL):  # a dual can only be this way if the matching were not optimal
+        if np.any(v[free] > 10 * TOL):  # pragma: no cover - only if the matching were not optimal
             break
+        v = v[:q]
         allv = weights.violations(u, v)
         fresh = ~_member(allv[0] * q + allv[1], keys)  # candidates are only off by rounding
         allv = tuple(x[fresh] for x in allv)
         vr, vc = _select(*allv, ADD_PER_ROW, ADD_PER_COL)
         if hasattr(weights, "refine") and vr.size:
-            er, ec = weights.refine(match, np.unique(allv[0]), TOP_K)
+            er, ec = weights.refine(np.where(match < q, match, -1), np.unique(allv[0]), TOP_K)
             vr, vc = np.concatenate([vr, er]), np.concatenate([vc, ec])
         new = _sorted_unique(vr * q + vc)
         if new.size == 0:
-            return np.arange(p), match.astype(np.intp)
+            return np.arange(p), _complete(match, q)
         keys = np.sort(np.concatenate([keys, new[~_member(new, keys)]]))
     r, c = linear_sum_assignment(weights.dense(), maximize=True)  # pragma: no cover
     return r.astype(np.intp), c.astype(np.intp)  # pragma: no cover
