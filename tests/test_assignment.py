@@ -6,6 +6,7 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 
 from csood import _assignment as A
+from csood import _assignment_weights as AW
 from csood import _matching as M
 
 
@@ -41,7 +42,7 @@ def test_sparse_rank_one_equals_linear_sum_assignment(seed):
     a, b = rng.random(p) * rng.choice([0.1, 1, 3]), rng.random(q) * rng.choice([0.1, 1])
     if seed % 4 == 0:
         a[: p // 2] = 0.0
-    W = A.SparseRankOneWeights(S, a, b).dense() if p <= q else A.SparseRankOneWeights(S.T, b, a).dense().T
+    W = AW.SparseRankOneWeights(S, a, b).dense() if p <= q else AW.SparseRankOneWeights(S.T, b, a).dense().T
     r, c, w = A.assign_sparse(S, a, b)
     _check(r, c, p, q)
     np.testing.assert_array_equal(w, W[r, c])
@@ -92,14 +93,14 @@ def test_certificate_adds_edges(monkeypatch):
     monkeypatch.setattr(A, "ADD_PER_ROW", 1)
     monkeypatch.setattr(A, "ADD_PER_COL", 0)
     rounds = []
-    violations = A.DenseWeights.violations
+    violations = AW.DenseWeights.violations
 
     def counted(self, u, v):
         out = violations(self, u, v)
         rounds.append(out[0].size)
         return out
 
-    monkeypatch.setattr(A.DenseWeights, "violations", counted)
+    monkeypatch.setattr(AW.DenseWeights, "violations", counted)
     r, c = A.assign_dense(W, force=True)
     assert len(rounds) > 1 and rounds[0] > 0 and rounds[-1] == 0
     assert abs(W[r, c].sum() - _dense_sum(W)) < 1e-10
@@ -114,4 +115,4 @@ def test_lower_envelope():
             b, v = np.round(b, 1), np.round(v, 1)
         t = rng.random(p) * rng.choice([0.5, 3, 100])
         ref = (v[None, :] - b[None, :] * t[:, None]).min(axis=1)
-        np.testing.assert_allclose(A.lower_envelope(b, v, t), ref, atol=1e-13, rtol=0)
+        np.testing.assert_allclose(AW.lower_envelope(b, v, t), ref, atol=1e-13, rtol=0)
