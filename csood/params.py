@@ -85,14 +85,20 @@ class Device:
 
 @dataclass(frozen=True)
 class MethodList:
-    """A non-empty list of distinct method names from :data:`csood.sweeps.METHODS`."""
+    """A non-empty list of distinct method names: ``family="sweep"`` from
+    :data:`csood.sweeps.METHODS`, ``family="sae"`` from :data:`csood.catalog.SAE_METHODS`."""
+
+    family: str = "sweep"
 
     def __call__(self, name, value):
-        from .sweeps import METHODS
-
+        if self.family == "sae":
+            from .catalog import SAE_METHODS as choices
+        else:
+            from .sweeps import METHODS as choices
+        what = "SAE method names" if self.family == "sae" else "method names"
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or len(value) == 0:
-            fail(name, "a non-empty list of method names", value)
-        out = [check_choice(f"{name}[{i}]", v, METHODS) for i, v in enumerate(value)]
+            fail(name, f"a non-empty list of {what}", value)
+        out = [check_choice(f"{name}[{i}]", v, choices) for i, v in enumerate(value)]
         if len(set(out)) != len(out):
             fail(name, "a list without repeated methods", value)
         return out
@@ -172,18 +178,6 @@ SCHEMAS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
     },
 }
 
-def _sae_list(name, value):
-    """A non-empty list of distinct SAE method names (``csood.catalog.SAE_METHODS``)."""
-    from .catalog import SAE_METHODS
-
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or len(value) == 0:
-        fail(name, "a non-empty list of SAE method names", value)
-    out = [check_choice(f"{name}[{i}]", v, SAE_METHODS) for i, v in enumerate(value)]
-    if len(set(out)) != len(out):
-        fail(name, "a list without repeated methods", value)
-    return out
-
-
 SCHEMAS["controlled_decompositions"] = {
     "n_latents": IntList(Int(low=2)),
     "k": Int(low=1),
@@ -191,7 +185,7 @@ SCHEMAS["controlled_decompositions"] = {
     "n_samples": Int(low=20),
     "seed": SEED,
     "n_seeds": Int(low=1),
-    "saes": _sae_list,
+    "saes": MethodList("sae"),
     "lam": Float(0.0, low_inclusive=False),
     "lam_grid": FloatList(Float(0.0, low_inclusive=False)),
     "iteration_grid": IntList(Int(low=1)),
