@@ -12,6 +12,7 @@ and says exactly which cells it lacks.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -259,8 +260,15 @@ def profile_label(chapter: str, Q: Mapping, records: Sequence[Mapping] = ()) -> 
                 break
         except (ValueError, OSError):
             continue
-    seeds = sorted({r["seed"] for r in records})
-    return f"{name}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}" if records else name
+    if not records:
+        return name
+    per_cell: dict = {}
+    for r in records:
+        data = {k: v for k, v in r["data"].items() if k != "seed"}
+        per_cell.setdefault((r["method"], json.dumps(data, sort_keys=True, default=str)), set()).add(r["seed"])
+    lo, hi = min(map(len, per_cell.values())), max(map(len, per_cell.values()))
+    seeds = f"{hi}" if lo == hi else f"{lo}–{hi}"
+    return f"{name}, {seeds} seed{'s' if hi != 1 else ''} per point"
 
 
 def endpoints(rows: Sequence[Mapping], method: str, *, x: str, group: str, metric: str) -> dict:

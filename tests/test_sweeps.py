@@ -174,3 +174,24 @@ def test_facet_figure_shapes():
     assert axes.shape == (1, 2) and len(axes[0, 1].lines) == 1
     np.testing.assert_array_equal(axes[0, 1].lines[0].get_xdata(), [20, 50])
     matplotlib.pyplot.close("all")
+
+
+def test_profile_label_names_profile_and_seed_range():
+    Q = params.validate("phase_transition", **pipeline.load_profile("phase_transition", "quick", ROOT))
+    assert sweeps.profile_label("phase_transition", Q) == "quick profile"
+    recs = [_record("a", 50, 5, 10, s, 0.5, 0.5) for s in (0, 1)] + [_record("b", 50, 5, 10, 0, 0.5, 0.5)]
+    assert sweeps.profile_label("phase_transition", {**Q, "seed": 7}, recs) == "custom parameters, 1–2 seeds per point"
+    assert sweeps.profile_label("phase_transition", Q, recs[:2]) == "quick profile, 2 seeds per point"
+
+
+def test_sweep_command_fills_the_store(tmp_path, capsys):
+    from csood.__main__ import main
+
+    args = ["sweep", "phase_transition", "--profile", "quick", "--methods", "linear_probe",
+            "-p", "results_dir", str(tmp_path), "-p", "n_latents", "[20]", "-p", "k", "[2]",
+            "-p", "c", "[1.0, 2.0]", "-p", "n_samples", "60"]
+    assert main(args) == 0
+    assert len(ResultStore(tmp_path)) == 2
+    assert "2 cells" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"methods\[0\] must be"):
+        main(args[:4] + ["-p", "methods", "[nope]"] + args[6:])
