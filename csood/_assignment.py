@@ -42,7 +42,7 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from ._assignment_weights import DenseWeights, SparseRankOneWeights, _member, _sorted_unique
 
 #: Initial candidates: the largest weights of each row and of each column.
-TOP_K = 6
+TOP_K = 16
 #: At most this many violated pairs per row join the candidates in one round.
 ADD_PER_ROW = 256
 #: At most this many violated pairs per column join the candidates in one round.
