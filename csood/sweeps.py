@@ -137,8 +137,9 @@ def run_or_load(cells: Sequence[Cell], results_dir: str, *, missing: str = "comp
     store = ResultStore(results_path(results_dir))
     if missing == "compute":
         return run_grid(cells, store, device=device, progress=progress, save_arrays=False), []
-    have = [c for c in cells if store.has(c.key)]
-    return store.records([c.key for c in have]), [c for c in cells if not store.has(c.key)]
+    stored = {c.key: store.has(c.key) for c in cells}
+    return (store.records([c.key for c in cells if stored[c.key]]),
+            [c for c in cells if not stored[c.key]])
 
 
 def missing_by_method(cells: Sequence[Cell], missing_cells: Sequence[Cell]) -> dict:
