@@ -25,7 +25,7 @@ from .store import ResultStore
 
 __all__ = ["METHODS", "METRICS", "phase_m", "phase_grid", "vary_grid", "method_overrides",
            "seed_list", "repo_root", "results_path", "run_or_load", "missing_by_method", "transition_point",
-           "total_seconds", "grid_cells", "with_derived", "select", "chapter_grids",
+           "total_seconds", "with_derived", "select", "chapter_grids",
            "chapter_cells", "SWEEP_CHAPTERS", "profile_label", "endpoints"]
 
 #: The methods of the sweeps, in the order the chapters show them.
@@ -188,12 +188,6 @@ def total_seconds(records: Iterable[Mapping]) -> float:
     return float(sum(sum(r.get("seconds", {}).values()) for r in records))
 
 
-def grid_cells(experiment: str, data_grid, methods, seeds, overrides) -> list[Cell]:
-    """:func:`csood.runner.make_grid` with the overrides restricted to the grid's methods."""
-    return make_grid(experiment, data_grid, methods, seeds,
-                     params={m: p for m, p in overrides.items() if m in methods})
-
-
 def with_derived(records: Iterable[Mapping]) -> list[dict]:
     """Copies of ``records`` with derived fields for the figures: ``data.delta`` (m / n) and,
     under ``metrics`` and ``metrics_paper``, ``mcc_gap`` (ID MCC minus OOD MCC)."""
@@ -244,7 +238,7 @@ def chapter_cells(chapter: str, Q: Mapping, methods: Sequence[str] | None = None
                                  dl_max_rounds=Q["dl_max_rounds"], dl_schedule=Q["dl_schedule"],
                                  lista_epochs=Q["lista_epochs"], softplus_steps=Q["softplus_steps"])
     data = [g for grid in grids.values() for g in grid]
-    return grids, grid_cells(chapter, data, methods, seed_list(Q["seed"], Q["n_seeds"]), overrides)
+    return grids, make_grid(chapter, data, methods, seed_list(Q["seed"], Q["n_seeds"]), params=overrides)
 
 
 def profile_label(chapter: str, Q: Mapping, records: Sequence[Mapping] = ()) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from csood import paper, params, pipeline, sweeps
+from csood.runner import make_grid
 from csood.store import ResultStore, aggregate
 from csood.sweep_plots import facet_figure
 
@@ -99,7 +100,7 @@ def test_scaling_rejects_bad_grid(change, match):
 # --------------------------------------------------------------------------- run or load
 def test_run_or_load_computes_then_skips(tmp_path):
     grid = sweeps.phase_grid([20], [2], [1.0, 2.0], n_samples=60)
-    cells = sweeps.grid_cells("t", grid, ["fista_oracle", "linear_probe"], [0], {"fista_oracle": {"max_iter": 5}})
+    cells = make_grid("t", grid, ["fista_oracle", "linear_probe"], [0], params={"fista_oracle": {"max_iter": 5}})
     recs, missing = sweeps.run_or_load(cells[:2], str(tmp_path), missing="compute")
     assert len(recs) == 2 and missing == []
     recs, missing = sweeps.run_or_load(cells, str(tmp_path), missing="skip")
